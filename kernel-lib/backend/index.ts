@@ -1,0 +1,163 @@
+/**
+ * Backend selection: kdcl trains on whatever tensor engine loads on this machine.
+ *
+ * Order tried (first that loads wins): tfjs-node-gpu, tfjs-node, native (kdcl's oneDNN addon),
+ * wasm, cpu. webgpu is used only when asked for (KDCL_BACKEND=webgpu or `initBackend({ backend: 'webgpu' })`).
+ * `KDCL_BACKEND=<name>` forces one backend; forcing one that does not load is an error, not a silent fallback.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+
+const require = createRequire(import.meta.url);
+
+export const BACKEND_NAMES = ['tfjs-node-gpu', 'tfjs-node', 'native', 'wasm', 'cpu', 'webgpu'] as const;
+export type BackendName = (typeof BACKEND_NAMES)[number];
+const AUTO_ORDER: BackendName[] = ['tfjs-node-gpu', 'tfjs-node', 'native', 'wasm', 'cpu'];
+
+export interface BackendInfo {
+  /** kdcl's name for the engine (see BACKEND_NAMES). */
+  name: BackendName;
+  /** The tfjs backend name registered with the engine (e.g. 'tensorflow', 'kdcl-native', 'wasm'). */
+  tfBackend: string;
+  /** Version of the package or library behind it. */
+  version: string;
+  /** Compute threads it uses. */
+  threads: number;
+  /** Why each backend tried before it (or not tried) was skipped. */
+  skipped: Partial<Record<BackendName, string>>;
+  /** Extra facts a backend reports (e.g. the native path's library and ISA). */
+  details?: Record<string, string | number | boolean>;
+}
+
+interface Loaded {
+  tfBackend: string;
+  version: string;
+  threads: number;
+  details?: BackendInfo['details'];
+}
+
+type Loader = () => Promise<Loaded>;
+
+function defaultThreads(): number {
+  const fromEnv = Number(process.env.KDCL_THREADS);
+  if (Number.isInteger(fromEnv) && fromEnv > 0) return fromEnv;
+  return Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
+}
+
+async function activate(name: string): Promise<void> {
+  const ok = await tf.setBackend(name);
+  if (!ok) throw new Error(`tf.setBackend('${name}') returned false`);
+  await tf.ready();
+}
+
+function firstLine(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  return msg.split('\n')[0].slice(0, 300);
+}
+
+const loaders: Record<BackendName, Loader> = {
+  'tfjs-node-gpu': async () => {
+    require('@tensorflow/tfjs-node-gpu');
+    await activate('tensorflow');
+    return { tfBackend: 'tensorflow', version: require('@tensorflow/tfjs-node-gpu/package.json').version, threads: defaultThreads() };
+  },
+  'tfjs-node': async () => {
+    require('@tensorflow/tfjs-node');
+    await activate('tensorflow');
+    return { tfBackend: 'tensorflow', version: require('@tensorflow/tfjs-node/package.json').version, threads: defaultThreads() };
+  },
+  native: async () => {
+    const native = await import('./native/index.ts');
+    return native.loadNativeBackend(defaultThreads());
+  },
+  wasm: async () => {
+    const wasm = await import('@tensorflow/tfjs-backend-wasm');
+    const distDir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
+    // The threaded build loads its worker from a blob URL, which Node cannot run: use the SIMD single-thread build.
+    wasm.setWasmPaths(distDir + path.sep);
+    wasm.setThreadsCount(1);
+    const { registerWasmGradients } = await import('./wasm-gradients.ts');
+    registerWasmGradients();
+    await activate('wasm');
+    return { tfBackend: 'wasm', version: wasm.version_wasm, threads: 1 };
+  },
+  cpu: async () => {
+    await activate('cpu');
+    return { tfBackend: 'cpu', version: tf.version_core, threads: 1 };
+  },
+  webgpu: async () => {
+    const { loadWebGpuBackend } = await import('./webgpu.ts');
+    return loadWebGpuBackend();
+  },
+};
+
+let current: BackendInfo | undefined;
+let pending: Promise<BackendInfo> | undefined;
+
+export interface InitBackendOptions {
+  /** Force one backend; defaults to KDCL_BACKEND, else the first that loads. */
+  backend?: BackendName;
+  /** Print the one-line summary (default: true, once per process). */
+  log?: boolean;
+}
+
+/** Picks and activates the backend (idempotent: later calls return the first result). */
+export function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
+  if (current) return Promise.resolve(current);
+  pending ??= select(options).then((info) => {
+    current = info;
+    if (options.log ?? true) console.log(describeBackend(info));
+    return info;
+  }).finally(() => {
+    pending = undefined;
+  });
+  return pending;
+}
+
+async function select(options: InitBackendOptions): Promise<BackendInfo> {
+  const forced = options.backend ?? (process.env.KDCL_BACKEND as BackendName | undefined);
+  const skipped: BackendInfo['skipped'] = {};
+  if (forced) {
+    if (!BACKEND_NAMES.includes(forced)) {
+      throw new Error(`KDCL_BACKEND='${forced}' is not a backend; valid names: ${BACKEND_NAMES.join(', ')}`);
+    }
+    for (const other of BACKEND_NAMES) if (other !== forced) skipped[other] = `not tried: KDCL_BACKEND=${forced}`;
+    try {
+      const loaded = await loaders[forced]();
+      return { name: forced, ...loaded, skipped };
+    } catch (err) {
+      throw new Error(`backend '${forced}' was forced (KDCL_BACKEND) but did not load: ${firstLine(err)}`);
+    }
+  }
+  skipped.webgpu = 'used only when asked for (KDCL_BACKEND=webgpu)';
+  for (const name of AUTO_ORDER) {
+    try {
+      const loaded = await loaders[name]();
+      for (const later of AUTO_ORDER.slice(AUTO_ORDER.indexOf(name) + 1)) skipped[later] = `lower priority than ${name}`;
+      return { name, ...loaded, skipped };
+    } catch (err) {
+      skipped[name] = firstLine(err);
+    }
+  }
+  throw new Error(`no tensor backend loaded: ${JSON.stringify(skipped)}`);
+}
+
+/** The active backend's description; throws if initBackend() has not run. */
+export function backendInfo(): BackendInfo {
+  if (!current) throw new Error('backendInfo(): call `await initBackend()` first');
+  return current;
+}
+
+export function describeBackend(info: BackendInfo): string {
+  const skipped = Object.entries(info.skipped)
+    .map(([name, why]) => `${name}: ${why}`)
+    .join('; ');
+  const details = info.details ? ' ' + Object.entries(info.details).map(([k, v]) => `${k}=${v}`).join(' ') : '';
+  return `[kdcl] backend ${info.name} (tfjs '${info.tfBackend}', v${info.version}, ${info.threads} thread(s))${details}` +
+    (skipped ? ` | skipped: ${skipped}` : '');
+}
+
+export { tf };

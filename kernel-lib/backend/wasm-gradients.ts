@@ -1,0 +1,2 @@
+/** Gradient rewrites for kernels the wasm backend lacks. Placeholder until they land. */
+export function registerWasmGradients(): void {}
