@@ -5,8 +5,7 @@
  * wasm, cpu. webgpu is used only when asked for (KDCL_BACKEND=webgpu or `initBackend({ backend: 'webgpu' })`).
  * `KDCL_BACKEND=<name>` forces one backend; forcing one that does not load is an error, not a silent fallback.
  */
-import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-cpu';
+import { tf } from '../tf.ts';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
