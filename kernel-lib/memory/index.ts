@@ -1,0 +1,14 @@
+/**
+ * Exemplar memory and prototypes for class-incremental learning.
+ *
+ * - selection.ts: herdingSelection (iCaRL), randomSelection (seeded)
+ * - exemplar-memory.ts: ExemplarMemory (class -> training indices in selection order; fixed per class or fixed
+ *   total budget; reduce; JSON for checkpoints), exemplarsPerClass
+ * - prototypes.ts: classMeans / nmeClassMeans, classCovariances (IL2A), prototypeRadius (PASS)
+ * - nme.ts: nmeScores, nmePredict (iCaRL's nearest-mean-of-exemplars classifier)
+ */
+export { type FeatureMatrix, type FeaturesLike, matrixToTensor, normalizedRows } from './features.ts';
+export { herdingSelection, randomSelection } from './selection.ts';
+export { ExemplarMemory, type ExemplarMemoryJSON, type SelectionSources, exemplarsPerClass } from './exemplar-memory.ts';
+export { type CovarianceStack, classCovariances, classMeans, covarianceTensor, nmeClassMeans, prototypeRadius } from './prototypes.ts';
+export { nmePredict, nmeScores } from './nme.ts';
