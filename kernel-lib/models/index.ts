@@ -8,7 +8,22 @@ export {
   type BackboneKind,
   type BackboneSpec,
   type ResolvedBackboneSpec,
+  type ShortcutKind,
 } from './resnet.ts';
-export { LinearHead, headFromArchitecture, type DescribedHead, type HeadArchitecture, type LogitRange } from './heads.ts';
+export { BatchNorm, Conv2d, BN_EPS, BN_MOMENTUM } from './layers.ts';
+export {
+  BiasLayer,
+  CosineHead,
+  LinearHead,
+  TaskHeads,
+  createAuxHead,
+  headFromArchitecture,
+  mixedClassIndex,
+  rotationLabel,
+  type AuxHeadKind,
+  type DescribedHead,
+  type HeadArchitecture,
+  type LogitRange,
+} from './heads.ts';
 export { Network, createNetwork, type CreateNetworkOptions, type NetworkArchitecture } from './network.ts';
 export { deriveSeed } from './init.ts';

@@ -47,6 +47,11 @@ export function copyVariable<R extends tf.Rank>(source: tf.Variable<R>, trainabl
   return makeVariable(tf.tensor(values, source.shape, source.dtype) as tf.Tensor<R>, trainable);
 }
 
+/** Assigns a deep copy of `source`'s values to `target` (same shape). */
+export function assignCopy<R extends tf.Rank>(target: tf.Variable<R>, source: tf.Variable<R>): void {
+  tf.tidy(() => target.assign(tf.tensor(source.dataSync().slice(), source.shape, source.dtype) as tf.Tensor<R>));
+}
+
 /** Concatenates a variable's value with `extra` along `axis` into a new variable; disposes the old one. */
 export function growVariable<R extends tf.Rank>(old: tf.Variable<R>, extra: tf.Tensor<R>, axis: number): tf.Variable<R> {
   const grown = tf.concat([old, extra], axis) as tf.Tensor<R>;

@@ -32,7 +32,16 @@ export interface BackboneSpec {
   blocksPerStage?: number;
   /** ReLU after the last block (default true). */
   lastRelu?: boolean;
+  /**
+   * Shortcut of the blocks that change shape (default: 'subsample-pad' for resnet32, 'projection' for resnet18).
+   * PyCIL's LUCIR ResNet-32 (convs/ucir_cifar_resnet.py, "DownsampleA => DownsampleB") uses 'projection'.
+   */
+  shortcut?: ShortcutKind;
 }
+
+/** 'subsample-pad': option A, parameter-free (PyCIL DownsampleA). 'projection': 1x1 conv + BN (option B). */
+export type ShortcutKind = 'subsample-pad' | 'projection';
+export const SHORTCUT_KINDS: readonly ShortcutKind[] = ['subsample-pad', 'projection'];
 
 export type ResolvedBackboneSpec = Required<BackboneSpec>;
 
@@ -40,8 +49,8 @@ interface Layout {
   stem: { kernel: number; stride: number; pad: number; channels: number; maxPool: boolean };
   stages: { channels: number; stride: number }[];
   defaultBlocks: number;
-  /** How a block whose input and output shapes differ builds its shortcut. */
-  shortcut: 'subsample-pad' | 'conv-bn';
+  /** Default shortcut of the blocks whose input and output shapes differ. */
+  shortcut: ShortcutKind;
 }
 
 const LAYOUTS: Record<BackboneKind, Layout> = {
@@ -59,13 +68,13 @@ const LAYOUTS: Record<BackboneKind, Layout> = {
     stem: { kernel: 3, stride: 1, pad: 1, channels: 64, maxPool: false },
     stages: resnet18Stages(),
     defaultBlocks: 2,
-    shortcut: 'conv-bn',
+    shortcut: 'projection',
   },
   'resnet18-imagenet': {
     stem: { kernel: 7, stride: 2, pad: 3, channels: 64, maxPool: true },
     stages: resnet18Stages(),
     defaultBlocks: 2,
-    shortcut: 'conv-bn',
+    shortcut: 'projection',
   },
 };
 
@@ -91,7 +100,11 @@ export function resolveBackboneSpec(spec: BackboneSpec): ResolvedBackboneSpec {
   if (!(Number.isInteger(blocksPerStage) && blocksPerStage >= 1)) {
     throw new Error(`BackboneSpec.blocksPerStage must be an integer >= 1, got ${spec.blocksPerStage}`);
   }
-  return { kind: spec.kind, width, blocksPerStage, lastRelu: spec.lastRelu ?? true };
+  const shortcut = spec.shortcut ?? LAYOUTS[spec.kind].shortcut;
+  if (!SHORTCUT_KINDS.includes(shortcut)) {
+    throw new Error(`BackboneSpec.shortcut '${spec.shortcut}' is not a shortcut; valid: ${SHORTCUT_KINDS.join(', ')}`);
+  }
+  return { kind: spec.kind, width, blocksPerStage, lastRelu: spec.lastRelu ?? true, shortcut };
 }
 
 function scaled(channels: number, width: number): number {
@@ -180,7 +193,7 @@ class BasicBlock {
     inChannels: number,
     outChannels: number,
     stride: number,
-    shortcutKind: Layout['shortcut'],
+    shortcutKind: ShortcutKind,
     seed: number,
     name: string,
     trainable: boolean,
@@ -276,7 +289,7 @@ export class ResNet implements Backbone, NamedVariables {
           inChannels,
           outChannels,
           b === 0 ? stage.stride : 1,
-          layout.shortcut,
+          resolved.shortcut,
           seed,
           `backbone/stage${s + 1}/block${b}`,
           trainable,
