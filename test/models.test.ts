@@ -226,6 +226,8 @@ describe('batch norm', () => {
     const e = bn.apply(x, false);
     expect(e.dataSync()[0]).toBeCloseTo((1 - rm[0]) / Math.sqrt(rv[0] + 1e-5), 5);
     expect(bn.runningMean.dataSync()[0]).toBe(rm[0]);
+    // One value per channel has no batch variance (PyTorch refuses it too).
+    expect(() => bn.apply(tf.zeros([1, 1, 1, 2]) as tf.Tensor4D, true)).toThrow(/more than one value per channel/);
     tf.dispose([x, y2, e]);
     bn.dispose();
   });

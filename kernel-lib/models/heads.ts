@@ -90,7 +90,8 @@ export class LinearHead implements DescribedHead {
   apply(features: tf.Tensor2D, _options?: ForwardOptions): tf.Tensor2D {
     checkFeatures(this.kind, features, this.inFeatures);
     if (!this.weight || !this.bias) return tf.zeros([features.shape[0], 0]);
-    return tf.add(tf.matMul(features, this.weight), this.bias);
+    const [weight, bias] = [this.weight, this.bias];
+    return tf.tidy(() => tf.add(tf.matMul(features, weight), bias));
   }
 
   get trainableVariables(): tf.Variable[] {

@@ -72,7 +72,11 @@ export class BatchNorm {
     if (!training) return batchNormEval(x, this.runningMean, this.runningVariance, this.gamma, this.beta, BN_EPS);
     const { y, mean, variance } = batchNormTrain(x, this.gamma, this.beta, BN_EPS);
     const count = x.shape[0] * x.shape[1] * x.shape[2];
-    const unbiased = count > 1 ? count / (count - 1) : 1;
+    if (count < 2) {
+      // As torch.nn.BatchNorm2d: the batch variance of a single value is meaningless.
+      throw new Error(`BatchNorm in training mode needs more than one value per channel, got input [${x.shape.join(', ')}]; use a larger batch`);
+    }
+    const unbiased = count / (count - 1);
     // The new values are built and assigned here, inside the step: a variable keeps its buffer alive through
     // assign, and the temporaries die with this tidy, so nothing leaks into the caller's scope.
     tf.tidy(() => {

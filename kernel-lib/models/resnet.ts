@@ -14,7 +14,12 @@
  *
  * Options: `width` multiplies every channel count (rounded, at least 1), `blocksPerStage` replaces the number
  * of blocks per stage, `lastRelu: false` drops the ReLU after the last block (LUCIR's cosine head:
- * PyCIL convs/ucir_cifar_resnet.py builds its last block without the final ReLU).
+ * PyCIL convs/ucir_cifar_resnet.py builds its last block without the final ReLU), `shortcut` overrides the
+ * kind's shortcut (that same PyCIL file switches ResNet-32 to 1x1 conv + BN projections for LUCIR).
+ *
+ * Weights: convs kaiming-normal fan_out, BN gamma 1 / beta 0 (PyCIL and torchvision), each drawn from a seed
+ * derived from the model seed and the variable's name. Verified against PyTorch 1.13 (same weights, eval and
+ * training mode, running statistics) in test/models.test.ts.
  */
 import { tf } from '../tf.ts';
 import type { Backbone, BackboneOutput, ForwardOptions } from './types.ts';
