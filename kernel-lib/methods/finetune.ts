@@ -1,0 +1,62 @@
+/**
+ * Fine-tuning: the lower bound. Each task trains the network on the new task's data alone with cross-entropy
+ * over every class seen so far (one global softmax over the expanded head), no distillation, no exemplars.
+ *
+ * Note: PyCIL models/finetune.py and FACIL approach/finetuning.py (without exemplars) restrict the CE to the new
+ * task's logits in incremental tasks; kdcl's lower bound uses all seen classes, as the survey's "fine-tuning"
+ * baseline (a global classifier trained on new data only). `ceOver: 'new'` gives the PyCIL/FACIL variant.
+ *
+ * KD removal: there is no KD term (`kdTerms` is empty); `kd: false` changes nothing.
+ */
+import { tf } from '../tf.ts';
+import { crossEntropy } from '../losses/classification.ts';
+import { LinearHead } from '../models/index.ts';
+import type { Method, NetworkLike, StepContext, TaskContext } from './types.ts';
+import { resolveMethodConfig } from '../train/method-config.ts';
+
+export interface FinetuneConfig {
+  kd: boolean;
+  /** Classes the CE runs over: all seen classes (default) or the current task's only (PyCIL/FACIL). */
+  ceOver: 'seen' | 'new';
+}
+
+export const FINETUNE_DEFAULTS: FinetuneConfig = { kd: true, ceOver: 'seen' };
+
+/** Grows an expandable linear head to `classes` outputs (new outputs get nn.Linear's default init). */
+export function expandLinearHead(net: NetworkLike, classes: number, method: string): void {
+  const head = net.head;
+  if (!(head instanceof LinearHead)) {
+    throw new Error(`${method}: expects the expandable LinearHead, got head '${head.kind}'`);
+  }
+  if (head.outputs < classes) head.addClasses(classes - head.outputs);
+}
+
+/** CE over logits [start, end) of the network's output, labels shifted to that range. */
+export function rangeCrossEntropy(step: StepContext, start: number, end: number): tf.Scalar {
+  return tf.tidy(() => {
+    const logits = step.student().logits;
+    const slice = logits.slice([0, start], [-1, end - start]) as tf.Tensor2D;
+    const labels = start === 0 ? step.batch.y : (tf.sub(step.batch.y, start) as tf.Tensor1D);
+    return crossEntropy(slice, labels);
+  });
+}
+
+export function createFinetune(overrides: Partial<FinetuneConfig> = {}): Method<FinetuneConfig> {
+  const config = resolveMethodConfig('finetune', FINETUNE_DEFAULTS, overrides);
+  if (config.ceOver !== 'seen' && config.ceOver !== 'new') {
+    throw new Error(`finetune: ceOver must be 'seen' or 'new', got ${JSON.stringify(config.ceOver)}`);
+  }
+  return {
+    name: 'finetune',
+    config,
+    kdTerms: [],
+    memory: null,
+    beforeTask(ctx: TaskContext) {
+      expandLinearHead(ctx.net, ctx.seenClasses, 'finetune');
+    },
+    lossTerms(step: StepContext) {
+      const start = config.ceOver === 'new' ? step.task.start : 0;
+      return { ce: rangeCrossEntropy(step, start, step.seenClasses) };
+    },
+  };
+}

@@ -1,0 +1,32 @@
+/**
+ * Method registry: name -> factory(config overrides). Each method file exports its factory; add it here.
+ */
+import type { Method } from './types.ts';
+import { createFinetune } from './finetune.ts';
+import { createJoint } from './joint.ts';
+
+export type MethodFactory = (overrides?: Record<string, unknown>) => Method<any>;
+
+const FACTORIES: Record<string, MethodFactory> = {
+  finetune: createFinetune as MethodFactory,
+  joint: createJoint as MethodFactory,
+};
+
+/** Registered method names, sorted. */
+export function methodNames(): string[] {
+  return Object.keys(FACTORIES).sort();
+}
+
+/** A method by name with its typed defaults, overridden by `overrides` (e.g. `{ kd: false }`). */
+export function createMethod(name: string, overrides: Record<string, unknown> = {}): Method<any> {
+  const factory = Object.hasOwn(FACTORIES, name) ? FACTORIES[name] : undefined;
+  if (!factory) throw new Error(`unknown method '${name}'; valid names: ${methodNames().join(', ')}`);
+  return factory(overrides);
+}
+
+/** Adds a method at runtime (e.g. one defined in a notebook). Refuses to replace a registered name. */
+export function registerMethod(name: string, factory: MethodFactory): void {
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) throw new Error(`registerMethod: name '${name}' must match [a-z0-9][a-z0-9-]*`);
+  if (Object.hasOwn(FACTORIES, name)) throw new Error(`registerMethod: '${name}' is already registered`);
+  FACTORIES[name] = factory;
+}

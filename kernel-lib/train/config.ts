@@ -1,0 +1,188 @@
+/**
+ * Run configuration: the options createRun takes, their defaults (with sources), validation, and the config hash
+ * that ties a checkpoint to the run that wrote it.
+ */
+import type { ImageDataset } from '../data/types.ts';
+import type { Method } from '../methods/types.ts';
+import { canonicalJson, sha256Hex } from './checkpoint.ts';
+import type { OptimizerSpec, ScheduleSpec } from './optim.ts';
+import { validateOptimizerSpec, validateScheduleSpec } from './optim.ts';
+import type { ProgressMode, ProgressSink } from './progress.ts';
+
+/** 'b0-10' (10 equal tasks), 'b50-10' (50 classes, then 10 per task), or explicit sizes. */
+export type ScenarioSpec = 'b0-10' | 'b50-10' | { initial: number; increment: number };
+/** A named class order, a seeded shuffle, or an explicit permutation of the dataset's class ids. */
+export type ClassOrderSpec = 'seed1993' | 'icarl' | { seed: number } | number[];
+
+/** Backbone description understood by kernel-lib/models' createBackbone. */
+export interface BackboneSpec {
+  kind: 'resnet32' | 'resnet18-cifar' | 'resnet18-imagenet';
+  width?: number;
+  blocksPerStage?: number;
+  lastRelu?: boolean;
+}
+
+export interface RunOptions {
+  /** The dataset with its original class ids; the run relabels it to arrival order. */
+  dataset: ImageDataset;
+  scenario: ScenarioSpec;
+  /** Default 'seed1993': PyCIL's class order (np.random.seed(1993) permutation, utils/data_manager.py). */
+  classOrder?: ClassOrderSpec;
+  /** A Method object, or a registry name (default config). */
+  method: Method | string;
+  backbone: BackboneSpec;
+  seed: number;
+  /** Optimiser for tasks after the first (and for the first too unless initOptimizer is given). */
+  optimizer?: OptimizerSpec;
+  /** Optimiser for task 0 (PyCIL's init_lr / init_weight_decay). */
+  initOptimizer?: OptimizerSpec;
+  schedule?: ScheduleSpec;
+  /** Schedule for task 0 (PyCIL's init_milestones / init_lr_decay). */
+  initSchedule?: ScheduleSpec;
+  /** Epochs per task after the first. */
+  epochs?: number;
+  /** Epochs for task 0 (PyCIL's init_epoch). Default: `epochs` when that is given, else PyCIL's 200. */
+  initEpochs?: number;
+  batchSize?: number;
+  evalBatchSize?: number;
+  /** Training augmentation (random crop + flip, per kernel-lib/data's makeBatches). Default true. */
+  augment?: boolean;
+  /**
+   * A fresh optimiser (zero momentum) each task, as PyCIL and FACIL build a new torch.optim object per task.
+   * With false, the main stage's optimiser state carries over to the next task (and is restored on resume).
+   */
+  resetOptimizerEachTask?: boolean;
+  /** Folder for per-task checkpoints (task-NNN.kdcl). No checkpoints when absent. */
+  checkpointDir?: string;
+  /** Keep every task's checkpoint, or only the latest (default). */
+  keepCheckpoints?: 'all' | 'last';
+  /** A checkpoint file, or a folder whose latest checkpoint to continue from (a folder without one: fresh start). */
+  resumeFrom?: string;
+  /** Display: 'auto' (default: a bar on a TTY, else a line per epoch), 'bar', 'lines' or 'none'. */
+  progress?: ProgressMode;
+  /** Called with every progress event (for notebooks that render their own progress). */
+  onProgress?: ProgressSink;
+  /** No output at all (tests). Same as progress: 'none'. */
+  quiet?: boolean;
+}
+
+/**
+ * Defaults: PyCIL models/finetune.py (commit 27a5ed8), its ResNet-32 / CIFAR-100 training recipe, which the
+ * other PyCIL methods share up to the epoch counts: task 0 runs 200 epochs of SGD (lr 0.1, momentum 0.9,
+ * weight decay 5e-4) with milestones [60, 120, 170] and decay 0.1; later tasks 80 epochs (lr 0.1, weight decay
+ * 2e-4, milestones [40, 70]); batch size 128.
+ */
+export const DEFAULTS = {
+  initOptimizer: { kind: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 5e-4 } satisfies OptimizerSpec,
+  initSchedule: { kind: 'multistep', milestones: [60, 120, 170], gamma: 0.1 } satisfies ScheduleSpec,
+  initEpochs: 200,
+  optimizer: { kind: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 2e-4 } satisfies OptimizerSpec,
+  schedule: { kind: 'multistep', milestones: [40, 70], gamma: 0.1 } satisfies ScheduleSpec,
+  epochs: 80,
+  batchSize: 128,
+  evalBatchSize: 256,
+  classOrder: 'seed1993' as ClassOrderSpec,
+} as const;
+
+/** The options that decide the results, with defaults filled in. */
+export interface ResolvedTraining {
+  optimizer: OptimizerSpec;
+  initOptimizer: OptimizerSpec;
+  schedule: ScheduleSpec;
+  initSchedule: ScheduleSpec;
+  epochs: number;
+  initEpochs: number;
+  batchSize: number;
+  evalBatchSize: number;
+  augment: boolean;
+  resetOptimizerEachTask: boolean;
+}
+
+function positiveInt(value: unknown, field: string): number {
+  if (!Number.isInteger(value) || (value as number) < 1) {
+    throw new Error(`createRun: ${field} must be a positive integer, got ${JSON.stringify(value)}`);
+  }
+  return value as number;
+}
+
+export function resolveTraining(options: RunOptions): ResolvedTraining {
+  // An explicit optimizer/schedule/epochs applies to task 0 too unless an init* override is given:
+  // a caller who sets `epochs: 2` wants 2 epochs everywhere, not PyCIL's 200 on task 0.
+  const optimizer = options.optimizer ?? DEFAULTS.optimizer;
+  const schedule = options.schedule ?? DEFAULTS.schedule;
+  const resolved: ResolvedTraining = {
+    optimizer,
+    initOptimizer: options.initOptimizer ?? (options.optimizer ? optimizer : DEFAULTS.initOptimizer),
+    schedule,
+    initSchedule: options.initSchedule ?? (options.schedule ? schedule : DEFAULTS.initSchedule),
+    epochs: positiveInt(options.epochs ?? DEFAULTS.epochs, 'epochs'),
+    initEpochs: positiveInt(options.initEpochs ?? options.epochs ?? DEFAULTS.initEpochs, 'initEpochs'),
+    batchSize: positiveInt(options.batchSize ?? DEFAULTS.batchSize, 'batchSize'),
+    evalBatchSize: positiveInt(options.evalBatchSize ?? DEFAULTS.evalBatchSize, 'evalBatchSize'),
+    augment: options.augment ?? true,
+    resetOptimizerEachTask: options.resetOptimizerEachTask ?? true,
+  };
+  validateOptimizerSpec(resolved.optimizer, 'optimizer');
+  validateOptimizerSpec(resolved.initOptimizer, 'initOptimizer');
+  validateScheduleSpec(resolved.schedule, 'schedule');
+  validateScheduleSpec(resolved.initSchedule, 'initSchedule');
+  return resolved;
+}
+
+/** Cheap identity of a dataset: shapes, counts, a hash of the labels and of a strided sample of the pixels. */
+export function datasetFingerprint(ds: ImageDataset): Record<string, unknown> {
+  const sample = (images: Uint8Array) => {
+    const picks = Math.min(images.length, 1 << 16);
+    const stride = Math.max(1, Math.floor(images.length / picks));
+    const out = new Uint8Array(picks);
+    for (let i = 0; i < picks; i++) out[i] = images[i * stride];
+    return sha256Hex(out).slice(0, 16);
+  };
+  const split = (s: ImageDataset['train']) => ({
+    count: s.count,
+    shape: [s.height, s.width, s.channels],
+    labels: sha256Hex(new Uint8Array(s.labels.buffer, s.labels.byteOffset, s.labels.byteLength)).slice(0, 16),
+    pixels: sample(s.images),
+  });
+  return { name: ds.name, classes: ds.classNames.length, train: split(ds.train), test: split(ds.test) };
+}
+
+/** Everything that decides a run's numbers; hashed into every checkpoint. (Eval batch size and display are not.) */
+export function runIdentity(
+  options: RunOptions,
+  method: Method,
+  training: ResolvedTraining,
+  scenario: unknown,
+  order: number[],
+): Record<string, unknown> {
+  const { evalBatchSize: _eval, ...trainingFields } = training;
+  return {
+    dataset: datasetFingerprint(options.dataset),
+    scenario,
+    classOrder: order,
+    method: { name: method.name, config: method.config },
+    backbone: options.backbone,
+    seed: options.seed,
+    training: trainingFields,
+  };
+}
+
+export function configHash(identity: Record<string, unknown>): string {
+  return sha256Hex(canonicalJson(identity));
+}
+
+/** Top-level fields that differ between two identities, for the resume error. */
+export function identityDiff(a: Record<string, unknown>, b: Record<string, unknown>): string[] {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  const diff: string[] = [];
+  for (const key of keys) {
+    const av = a[key] && typeof a[key] === 'object' && !Array.isArray(a[key]) ? (a[key] as Record<string, unknown>) : null;
+    const bv = b[key] && typeof b[key] === 'object' && !Array.isArray(b[key]) ? (b[key] as Record<string, unknown>) : null;
+    if (av && bv) {
+      for (const sub of identityDiff(av, bv)) diff.push(`${key}.${sub}`);
+    } else if (canonicalJson(a[key]) !== canonicalJson(b[key])) {
+      diff.push(key);
+    }
+  }
+  return diff;
+}

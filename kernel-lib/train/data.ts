@@ -1,0 +1,155 @@
+/**
+ * The run's view of its dataset: relabelled to arrival order, indexed by class, and batched through
+ * kernel-lib/data's seeded batching and augmentation.
+ */
+import { tf } from '../tf.ts';
+import type { ImageDataset, ImageSplit } from '../data/types.ts';
+import type { Batch, NetworkLike } from '../methods/types.ts';
+// INTERIM: from '../data/class-orders.ts', '../data/scenario.ts', '../data/batches.ts' once they land.
+import { classOrder as namedClassOrder, makeBatches, makeScenario, relabelDataset, type Scenario } from './interim.ts';
+import type { ClassOrderSpec, ScenarioSpec } from './config.ts';
+import { DEFAULTS } from './config.ts';
+
+/** A batch on the CPU, as kernel-lib/data's makeBatches yields it. */
+export interface CpuBatch {
+  /** NHWC, normalised. */
+  x: Float32Array;
+  y: Int32Array;
+  /** Indices into the split the batch came from. */
+  indices: Int32Array;
+  n: number;
+}
+
+export interface BatchingOptions {
+  batchSize: number;
+  seed: number;
+  epoch: number;
+  augment: boolean;
+}
+
+export interface PreparedData {
+  /** The dataset with labels in arrival order (label k = the k-th class of the class order). */
+  dataset: ImageDataset;
+  scenario: Scenario;
+  /** Original class id of each incremental label. */
+  classOrder: number[];
+  trainIndicesOfClasses(start: number, end: number): Int32Array;
+  testIndicesOfClasses(start: number, end: number): Int32Array;
+  /** Incremental labels of training / test images. */
+  labels(indices: Int32Array): Int32Array;
+  testLabels(indices: Int32Array): Int32Array;
+  /** 1 at every training index in `replayIndices`, over the whole training split. */
+  replayMask(replayIndices: Int32Array): Uint8Array;
+  /** Shuffled, augmented training batches of one epoch (seeded by seed and epoch). */
+  batches(indices: Int32Array, options: BatchingOptions): Iterable<CpuBatch>;
+  /** Unshuffled, unaugmented batches (evaluation, features). */
+  evalBatches(split: 'train' | 'test', indices: Int32Array, batchSize: number): Iterable<CpuBatch>;
+  imagesTensor(batch: CpuBatch): tf.Tensor4D;
+  batchTensors(batch: CpuBatch, replayMask: Uint8Array): Batch;
+  /** Eval-mode features of training images, [n, featureDim]. Caller disposes. */
+  features(net: NetworkLike, indices: Int32Array, batchSize: number): tf.Tensor2D;
+}
+
+function checkSplit(split: ImageSplit | undefined, name: string, classes: number): void {
+  const where = `createRun: dataset.${name}`;
+  if (!split) throw new Error(`${where} is missing`);
+  const { count, height, width, channels } = split;
+  if (channels !== 3) throw new Error(`${where}.channels must be 3, got ${channels}`);
+  if (split.images.length !== count * height * width * 3) {
+    throw new Error(`${where}.images has ${split.images.length} bytes, expected count*height*width*3 = ${count * height * width * 3}`);
+  }
+  if (split.labels.length !== count) throw new Error(`${where}.labels has ${split.labels.length} entries for ${count} images`);
+  for (let i = 0; i < count; i++) {
+    const y = split.labels[i];
+    if (!(y >= 0 && y < classes)) throw new Error(`${where}.labels[${i}] = ${y} is outside [0, ${classes})`);
+  }
+}
+
+function indexByClass(labels: Int32Array, classes: number): Int32Array[] {
+  const counts = new Int32Array(classes);
+  for (const y of labels) counts[y]++;
+  const lists = Array.from(counts, (c) => new Int32Array(c));
+  const fill = new Int32Array(classes);
+  for (let i = 0; i < labels.length; i++) lists[labels[i]][fill[labels[i]]++] = i;
+  return lists;
+}
+
+function resolveOrder(spec: ClassOrderSpec, numClasses: number): number[] {
+  if (Array.isArray(spec)) {
+    const seen = new Set(spec);
+    if (spec.length !== numClasses || seen.size !== numClasses || spec.some((c) => !Number.isInteger(c) || c < 0 || c >= numClasses)) {
+      throw new Error(`createRun: classOrder must be a permutation of 0..${numClasses - 1} (${numClasses} distinct class ids), got ${spec.length} entries`);
+    }
+    return spec.slice();
+  }
+  return namedClassOrder(spec, numClasses);
+}
+
+export function prepareData(raw: ImageDataset, scenarioSpec: ScenarioSpec, orderSpec: ClassOrderSpec | undefined): PreparedData {
+  const numClasses = raw.classNames?.length ?? 0;
+  if (numClasses < 1) throw new Error('createRun: dataset.classNames is empty');
+  checkSplit(raw.train, 'train', numClasses);
+  checkSplit(raw.test, 'test', numClasses);
+  const order = resolveOrder(orderSpec ?? DEFAULTS.classOrder, numClasses);
+  const scenario = makeScenario(scenarioSpec, numClasses);
+  const dataset = relabelDataset(raw, order);
+  const trainByClass = indexByClass(dataset.train.labels, numClasses);
+  const testByClass = indexByClass(dataset.test.labels, numClasses);
+  const ofClasses = (lists: Int32Array[], start: number, end: number) => {
+    if (!(Number.isInteger(start) && Number.isInteger(end) && start >= 0 && end <= numClasses && start <= end)) {
+      throw new Error(`class range [${start}, ${end}) is outside [0, ${numClasses})`);
+    }
+    const parts = lists.slice(start, end);
+    const out = new Int32Array(parts.reduce((n, p) => n + p.length, 0));
+    let offset = 0;
+    for (const p of parts) {
+      out.set(p, offset);
+      offset += p.length;
+    }
+    return out;
+  };
+  const { mean, std } = dataset;
+  const imagesTensor = (batch: CpuBatch): tf.Tensor4D => {
+    const pixels = batch.x.length / (batch.n * 3);
+    const side = Math.round(Math.sqrt(pixels));
+    const [h, w] = pixels === dataset.train.height * dataset.train.width ? [dataset.train.height, dataset.train.width] : [side, side];
+    return tf.tensor4d(batch.x, [batch.n, h, w, 3]);
+  };
+  const evalBatches = (split: 'train' | 'test', indices: Int32Array, batchSize: number) =>
+    makeBatches(dataset[split], indices, { batchSize, seed: 0, epoch: 0, augment: false, mean, std, shuffle: false, dropLast: false });
+  const labelsOf = (split: ImageSplit) => (indices: Int32Array) => Int32Array.from(indices, (i) => split.labels[i]);
+  return {
+    dataset,
+    scenario,
+    classOrder: order,
+    trainIndicesOfClasses: (start, end) => ofClasses(trainByClass, start, end),
+    testIndicesOfClasses: (start, end) => ofClasses(testByClass, start, end),
+    labels: labelsOf(dataset.train),
+    testLabels: labelsOf(dataset.test),
+    replayMask: (replayIndices) => {
+      const mask = new Uint8Array(dataset.train.count);
+      for (const i of replayIndices) mask[i] = 1;
+      return mask;
+    },
+    batches: (indices, o) =>
+      makeBatches(dataset.train, indices, { batchSize: o.batchSize, seed: o.seed, epoch: o.epoch, augment: o.augment, mean, std, shuffle: true, dropLast: false }),
+    evalBatches,
+    imagesTensor,
+    batchTensors: (batch, replayMask) => ({
+      x: imagesTensor(batch),
+      y: tf.tensor1d(batch.y, 'int32'),
+      replay: tf.tensor1d(Float32Array.from(batch.indices, (i) => replayMask[i]), 'float32'),
+    }),
+    features: (net, indices, batchSize) => {
+      const out = new Float32Array(indices.length * net.featureDim);
+      let offset = 0;
+      for (const batch of evalBatches('train', indices, batchSize)) {
+        const f = tf.tidy(() => net.forward(imagesTensor(batch), { training: false }).features);
+        out.set(f.dataSync(), offset * net.featureDim);
+        f.dispose();
+        offset += batch.n;
+      }
+      return tf.tensor2d(out, [indices.length, net.featureDim]);
+    },
+  };
+}

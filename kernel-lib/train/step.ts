@@ -1,0 +1,120 @@
+/**
+ * One optimisation step: batch tensors, the method's prepareBatch (outside the tape), its loss terms (inside
+ * the tape), the NaN guard, and the optimiser update. Everything it allocates is released before it returns.
+ */
+import { tf } from '../tf.ts';
+import type { Batch, LossTerms, NetworkLike, StepContext, TaskContext } from '../methods/types.ts';
+import type { NetworkOutput } from '../models/types.ts';
+import type { NamedVariable, Optimizer } from './optim.ts';
+
+/** Where a step ran, for error messages. */
+export interface StepLocation {
+  task: number;
+  stage: string;
+  epoch: number;
+  step: number;
+}
+
+/** A loss term became NaN or infinite: the run stops, and the update that would have used it is not applied. */
+export class NonFiniteLossError extends Error {
+  constructor(
+    readonly location: StepLocation,
+    readonly terms: Record<string, number>,
+  ) {
+    const bad = Object.entries(terms)
+      .filter(([, v]) => !Number.isFinite(v))
+      .map(([name, v]) => `'${name}' = ${v}`);
+    const where = `task ${location.task}, stage '${location.stage}', epoch ${location.epoch}, step ${location.step}`;
+    super(
+      `non-finite loss at ${where}: ${bad.length ? bad.join(', ') : `total = ${sumValues(terms)}`} ` +
+        `(all terms: ${JSON.stringify(terms)}). The run stopped before applying this update; ` +
+        `the last completed task's checkpoint is kept. Lower the learning rate or check the method's loss.`,
+    );
+    this.name = 'NonFiniteLossError';
+  }
+}
+
+function sumValues(terms: Record<string, number>): number {
+  return Object.values(terms).reduce((a, b) => a + b, 0);
+}
+
+export interface StepInput {
+  ctx: TaskContext;
+  net: NetworkLike;
+  teacher: NetworkLike | null;
+  /** Builds the batch tensors (called inside the step's tidy scope). */
+  makeBatch: () => Batch;
+  prepareBatch?: (ctx: TaskContext, batch: Batch) => Batch;
+  lossTerms: (step: StepContext) => LossTerms;
+  variables: NamedVariable[];
+  optimizer: Optimizer;
+  lr: number;
+  location: StepLocation;
+}
+
+/** Runs one step; returns each term's value (and applies the update) or throws NonFiniteLossError. */
+export function trainStep(input: StepInput): Record<string, number> {
+  const { ctx, net, teacher, location } = input;
+  let names: string[] = [];
+  const where = `task ${location.task}, stage '${location.stage}', epoch ${location.epoch}, step ${location.step}`;
+  const result = tf.tidy(() => {
+    let batch = input.makeBatch();
+    if (input.prepareBatch) batch = input.prepareBatch(ctx, batch);
+    let studentOut: NetworkOutput | undefined;
+    let teacherOutput: NetworkOutput | undefined;
+    const step: StepContext = {
+      ...ctx,
+      batch,
+      epoch: location.epoch,
+      step: location.step,
+      student: () => (studentOut ??= net.forward(batch.x, { training: true })),
+      teacherOut: () => {
+        if (!teacher) throw new Error(`teacherOut() called on task 0 (${where}): there is no teacher before the second task`);
+        return (teacherOutput ??= teacher.forward(batch.x, { training: false }));
+      },
+    };
+    let stacked: tf.Tensor1D | undefined;
+    const { value, grads } = tf.engine().gradients(
+      () => {
+        const terms = input.lossTerms(step);
+        names = Object.keys(terms);
+        if (names.length === 0) throw new Error(`lossTerms returned no terms (${where})`);
+        for (const name of names) {
+          const t = terms[name];
+          if (!(t instanceof tf.Tensor) || t.rank !== 0) {
+            throw new Error(`loss term '${name}' must be a scalar tensor, got ${t instanceof tf.Tensor ? `shape [${t.shape}]` : typeof t} (${where})`);
+          }
+        }
+        const list = names.map((n) => terms[n]);
+        stacked = tf.keep(tf.stack(list) as tf.Tensor1D);
+        return (list.length === 1 ? tf.add(list[0], 0) : tf.addN(list)) as tf.Scalar;
+      },
+      input.variables.map((v) => v.variable),
+      undefined,
+      true,
+    );
+    value.dispose();
+    const named: Record<string, tf.Tensor> = {};
+    grads.forEach((g, i) => {
+      if (g) named[input.variables[i].name] = g;
+    });
+    return { stacked: stacked!, grads: named };
+  });
+  try {
+    const values = result.stacked.dataSync();
+    const terms: Record<string, number> = {};
+    names.forEach((n, i) => (terms[n] = values[i]));
+    if (names.some((n) => !Number.isFinite(terms[n])) || !Number.isFinite(sumValues(terms))) {
+      throw new NonFiniteLossError(location, terms);
+    }
+    const gradMap = new Map(Object.entries(result.grads));
+    if (gradMap.size === 0) {
+      throw new Error(`the loss does not depend on any of the ${input.variables.length} trained variables (${where}): check the method's lossTerms`);
+    }
+    input.optimizer.apply(input.variables, gradMap, input.lr);
+    return terms;
+  } finally {
+    result.stacked.dispose();
+    for (const g of Object.values(result.grads)) g.dispose();
+  }
+}
