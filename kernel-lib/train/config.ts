@@ -4,6 +4,7 @@
  */
 import type { ImageDataset } from '../data/types.ts';
 import type { Method } from '../methods/types.ts';
+import type { BackboneSpec } from '../models/index.ts';
 import { canonicalJson, sha256Hex } from './checkpoint.ts';
 import type { OptimizerSpec, ScheduleSpec } from './optim.ts';
 import { validateOptimizerSpec, validateScheduleSpec } from './optim.ts';
@@ -13,14 +14,6 @@ import type { ProgressMode, ProgressSink } from './progress.ts';
 export type ScenarioSpec = 'b0-10' | 'b50-10' | { initial: number; increment: number };
 /** A named class order, a seeded shuffle, or an explicit permutation of the dataset's class ids. */
 export type ClassOrderSpec = 'seed1993' | 'icarl' | { seed: number } | number[];
-
-/** Backbone description understood by kernel-lib/models' createBackbone. */
-export interface BackboneSpec {
-  kind: 'resnet32' | 'resnet18-cifar' | 'resnet18-imagenet';
-  width?: number;
-  blocksPerStage?: number;
-  lastRelu?: boolean;
-}
 
 export interface RunOptions {
   /** The dataset with its original class ids; the run relabels it to arrival order. */

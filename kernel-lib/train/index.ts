@@ -1,6 +1,6 @@
 /** The stepwise trainer: createRun and what it reports. */
 export { createRun, type Run, type RunState, type StageOptions } from './run.ts';
-export { DEFAULTS as TRAINING_DEFAULTS, type RunOptions, type ScenarioSpec, type ClassOrderSpec, type BackboneSpec } from './config.ts';
+export { DEFAULTS as TRAINING_DEFAULTS, type RunOptions, type ScenarioSpec, type ClassOrderSpec } from './config.ts';
 export type { Evaluation } from './evaluate.ts';
 export type { RunMetrics, StageSummary, TaskMetrics } from './metrics.ts';
 export { summariseRun } from './metrics.ts';
@@ -8,4 +8,3 @@ export { Optimizer, learningRateAt, type OptimizerSpec, type SgdSpec, type AdamS
 export type { ProgressEvent, ProgressMode, ProgressSink, StepEvent, EpochEvent, TaskStartEvent, TaskEndEvent, CheckpointEvent } from './progress.ts';
 export { NonFiniteLossError } from './step.ts';
 export { listCheckpoints, readCheckpointFile, resolveCheckpoint } from './checkpoint.ts';
-export { deriveSeed, createRandom } from './rng.ts';

@@ -1,4 +1,5 @@
 /** What a run reports per task and overall (plain data: JSON-able, checkpointed). */
+import { summarize, type RunSummary, type StepMetrics } from '../metrics/index.ts';
 
 export interface StageSummary {
   /** 'train' for the main stage; extra stages by their label ('bic-stage2', ...). */
@@ -17,18 +18,18 @@ export interface TaskMetrics {
   task: number;
   /** Incremental labels [start, end) learnt in this task. */
   classes: [number, number];
-  /** Accuracy on all classes seen so far, in [0, 1] (method.predict if the method has one, else CNN). */
+  /** Accuracy on all classes seen so far, in [0, 1]: `primary.accuracy`. */
   accuracy: number;
-  cnnAccuracy: number;
-  methodAccuracy: number | null;
-  /** Accuracy on each task's classes so far (a row of the accuracy matrix). */
-  perTask: number[];
-  oldAccuracy: number | null;
-  newAccuracy: number;
+  /** Evaluation of the primary prediction (method.predict if the method has one, else CNN logits). */
+  primary: StepMetrics;
+  /** Evaluation of the CNN prediction (arg-max of the logits over the seen classes). */
+  cnn: StepMetrics;
+  /** Whether `primary` comes from method.predict (e.g. iCaRL's NME). */
+  fromMethod: boolean;
   /** Main stage, last epoch: total loss and each term's running mean. */
   loss: number;
   terms: Record<string, number>;
-  /** Every stage of the task (main stage first unless beforeTask ran one), in order. */
+  /** Every stage of the task in the order run (the main stage 'train', then afterTask's extra stages). */
   stages: StageSummary[];
   trainImages: number;
   replayImages: number;
@@ -36,45 +37,28 @@ export interface TaskMetrics {
   seconds: number;
 }
 
-export interface RunMetrics {
+/** The run so far: per-task metrics plus kernel-lib/metrics' summary (AIA, last, forgetting, BWT, matrix). */
+export interface RunMetrics extends RunSummary {
   tasks: TaskMetrics[];
   totalTasks: number;
-  /** acc[t][j]: accuracy after task t on task j's classes (j <= t). */
-  accuracyMatrix: number[][];
-  /** Accuracy on all seen classes after each task. */
-  accuracies: number[];
-  cnnAccuracies: number[];
-  /** Mean of `accuracies` over the tasks done so far (null before the first task). */
-  averageIncrementalAccuracy: number | null;
-  lastAccuracy: number | null;
-  /** FACIL's forgetting: mean over old tasks of (best earlier accuracy - current accuracy); null before task 1. */
-  forgetting: number | null;
+  /** Primary and CNN evaluations after each task (inputs of kernel-lib/metrics' functions and tables). */
+  steps: StepMetrics[];
+  cnnSteps: StepMetrics[];
+  /** The same summary for the CNN predictions (differs from the primary one for methods with predict). */
+  cnnSummary: RunSummary | null;
 }
+
+const EMPTY: RunSummary = { aia: NaN, last: NaN, forgetting: NaN, bwt: NaN, accuracyMatrix: [] };
 
 export function summariseRun(tasks: TaskMetrics[], totalTasks: number): RunMetrics {
-  const accuracyMatrix = tasks.map((t) => t.perTask);
-  const accuracies = tasks.map((t) => t.accuracy);
-  const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
+  const steps = tasks.map((t) => t.primary);
+  const cnnSteps = tasks.map((t) => t.cnn);
   return {
+    ...(steps.length ? summarize(steps) : EMPTY),
     tasks,
     totalTasks,
-    accuracyMatrix,
-    accuracies,
-    cnnAccuracies: tasks.map((t) => t.cnnAccuracy),
-    averageIncrementalAccuracy: mean(accuracies),
-    lastAccuracy: accuracies.length ? accuracies[accuracies.length - 1] : null,
-    forgetting: forgettingOf(accuracyMatrix),
+    steps,
+    cnnSteps,
+    cnnSummary: cnnSteps.length ? summarize(cnnSteps) : null,
   };
-}
-
-function forgettingOf(acc: number[][]): number | null {
-  const last = acc.length - 1;
-  if (last < 1) return null;
-  let sum = 0;
-  for (let j = 0; j < last; j++) {
-    let best = -Infinity;
-    for (let t = j; t < last; t++) best = Math.max(best, acc[t][j]);
-    sum += best - acc[last][j];
-  }
-  return sum / last;
 }

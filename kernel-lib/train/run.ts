@@ -315,12 +315,10 @@ class CilRun implements Run {
     const metrics: TaskMetrics = {
       task: t,
       classes: [task.start, task.end],
-      accuracy: evaluation.accuracy,
-      cnnAccuracy: evaluation.cnnAccuracy,
-      methodAccuracy: evaluation.methodAccuracy,
-      perTask: evaluation.perTask,
-      oldAccuracy: evaluation.oldAccuracy,
-      newAccuracy: evaluation.newAccuracy,
+      accuracy: evaluation.primary.accuracy,
+      primary: evaluation.primary,
+      cnn: evaluation.cnn,
+      fromMethod: evaluation.fromMethod,
       loss: mainStage.loss,
       terms: mainStage.terms,
       stages,
@@ -438,8 +436,8 @@ class CilRun implements Run {
     return evaluateNetwork({
       net: this.net,
       data: this.data,
-      seenClasses: ctx.task.end,
-      tasks: this.data.scenario.tasks.slice(0, ctx.task.index + 1),
+      tasks: this.data.scenario.tasks,
+      task: ctx.task.index,
       predict: this.method.predict ? (x) => this.method.predict!(ctx, x) : undefined,
       batchSize: this.training.evalBatchSize,
     });
