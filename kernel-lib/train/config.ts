@@ -3,6 +3,8 @@
  * that ties a checkpoint to the run that wrote it.
  */
 import type { ImageDataset } from '../data/types.ts';
+import type { ClassOrderName } from '../data/class-orders.ts';
+import type { ScenarioSpec } from '../data/scenario.ts';
 import type { Method } from '../methods/types.ts';
 import type { BackboneSpec } from '../models/index.ts';
 import { canonicalJson, sha256Hex } from './checkpoint.ts';
@@ -10,10 +12,9 @@ import type { OptimizerSpec, ScheduleSpec } from './optim.ts';
 import { validateOptimizerSpec, validateScheduleSpec } from './optim.ts';
 import type { ProgressMode, ProgressSink } from './progress.ts';
 
-/** 'b0-10' (10 equal tasks), 'b50-10' (50 classes, then 10 per task), or explicit sizes. */
-export type ScenarioSpec = 'b0-10' | 'b50-10' | { initial: number; increment: number };
-/** A named class order, a seeded shuffle, or an explicit permutation of the dataset's class ids. */
-export type ClassOrderSpec = 'seed1993' | 'icarl' | { seed: number } | number[];
+export type { ScenarioSpec };
+/** A named class order ('seed1993', 'icarl', { seed }), or an explicit permutation of the dataset's class ids. */
+export type ClassOrderSpec = ClassOrderName | number[];
 
 export interface RunOptions {
   /** The dataset with its original class ids; the run relabels it to arrival order. */

@@ -5,8 +5,10 @@
 import { tf } from '../tf.ts';
 import type { ImageDataset, ImageSplit } from '../data/types.ts';
 import type { Batch, NetworkLike } from '../methods/types.ts';
-// INTERIM: from '../data/class-orders.ts', '../data/scenario.ts', '../data/batches.ts' once they land.
-import { classOrder as namedClassOrder, makeBatches, makeScenario, relabelDataset, type Scenario } from './interim.ts';
+import { classOrder as namedClassOrder } from '../data/class-orders.ts';
+import { makeScenario, relabelDataset, type Scenario } from '../data/scenario.ts';
+// INTERIM: from '../data/batches.ts' once it lands.
+import { makeBatches } from './interim.ts';
 import type { ClassOrderSpec, ScenarioSpec } from './config.ts';
 import { DEFAULTS } from './config.ts';
 

@@ -1,41 +1,9 @@
 /**
- * INTERIM GLUE, to be deleted: minimal stand-ins for kernel-lib/data (class orders, scenarios, relabelling,
- * batching) which are being written concurrently. The trainer imports these
+ * INTERIM GLUE, to be deleted: a minimal stand-in for kernel-lib/data's seeded batching (data/batches.ts), which is being written concurrently. The trainer imports these
  * names from here until the real modules land; then the imports move and this file goes.
  */
-import type { ImageDataset, ImageSplit } from '../data/types.ts';
-import type { TaskSpec } from '../methods/types.ts';
+import type { ImageSplit } from '../data/types.ts';
 import { createRandom, deriveSeed, shuffleInPlace } from './rng.ts';
-
-export interface Scenario {
-  numClasses: number;
-  initial: number;
-  increment: number;
-  tasks: TaskSpec[];
-}
-
-export function classOrder(spec: 'seed1993' | 'icarl' | { seed: number }, numClasses: number): number[] {
-  const seed = typeof spec === 'object' ? spec.seed : spec === 'seed1993' ? 1993 : 1;
-  return shuffleInPlace(Array.from({ length: numClasses }, (_, i) => i), createRandom(seed));
-}
-
-export function makeScenario(spec: 'b0-10' | 'b50-10' | { initial: number; increment: number }, numClasses: number): Scenario {
-  const { initial, increment } =
-    spec === 'b0-10' ? { initial: numClasses / 10, increment: numClasses / 10 } : spec === 'b50-10' ? { initial: numClasses / 2, increment: numClasses / 20 } : spec;
-  const tasks: TaskSpec[] = [{ index: 0, start: 0, end: initial }];
-  while (tasks[tasks.length - 1].end < numClasses) {
-    const last = tasks[tasks.length - 1];
-    tasks.push({ index: tasks.length, start: last.end, end: Math.min(numClasses, last.end + increment) });
-  }
-  return { numClasses, initial, increment, tasks };
-}
-
-export function relabelDataset(ds: ImageDataset, order: number[]): ImageDataset {
-  const toIncremental = new Int32Array(order.length);
-  order.forEach((original, k) => (toIncremental[original] = k));
-  const relabel = (s: ImageSplit): ImageSplit => ({ ...s, labels: Int32Array.from(s.labels, (y) => toIncremental[y]) });
-  return { ...ds, train: relabel(ds.train), test: relabel(ds.test), classNames: order.map((c) => ds.classNames[c]) };
-}
 
 export interface MakeBatchesOptions {
   batchSize: number;
