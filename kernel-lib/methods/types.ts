@@ -87,6 +87,13 @@ export interface StepContext extends TaskContext {
 export interface TrainingData {
   newIndices: Int32Array;
   replayIndices: Int32Array;
+  /**
+   * Ratio-preserving batches (SS-IL): each batch holds `batchSize` new images plus round(batchSize * replayRatio)
+   * replayed ones, drawn from shuffled passes over replayIndices; an epoch is floor(new / batchSize) steps (at
+   * least 1), as SS-IL-Official zips a drop-last new-data loader with an exemplar loader. Absent (the default):
+   * new and replayed images are shuffled together into one stream of batches.
+   */
+  replayRatio?: number;
 }
 
 export interface TrainLoopOptions {

@@ -36,7 +36,7 @@ import {
   writeFileAtomic,
 } from './checkpoint.ts';
 import { configHash, identityDiff, resolveTraining, runIdentity, type ResolvedTraining, type RunOptions } from './config.ts';
-import { prepareData, type PreparedData } from './data.ts';
+import { prepareData, type CpuBatch, type PreparedData } from './data.ts';
 import { evaluateNetwork, type Evaluation } from './evaluate.ts';
 import { ExemplarMemory, type ExemplarMemoryJSON } from '../memory/index.ts';
 import { summariseRun, type RunMetrics, type StageSummary, type TaskMetrics } from './metrics.ts';
@@ -105,6 +105,14 @@ function concatIndices(parts: Int32Array[]): Int32Array {
     offset += p.length;
   }
   return out;
+}
+
+/** One batch holding a's images, then b's. */
+function concatBatches(a: CpuBatch, b: CpuBatch): CpuBatch {
+  const x = new Float32Array(a.x.length + b.x.length);
+  x.set(a.x);
+  x.set(b.x, a.x.length);
+  return { x, y: concatIndices([a.y, b.y]), indices: concatIndices([a.indices, b.indices]), n: a.n + b.n };
 }
 
 function disposeTensorsIn(value: unknown, seen = new Set<unknown>()): void {
@@ -350,6 +358,11 @@ class CilRun implements Run {
     const indices = concatIndices([opts.data.newIndices, opts.data.replayIndices]);
     if (indices.length === 0 && opts.epochs > 0) throw new Error(`trainLoop('${opts.stage}') on task ${t}: no training images (newIndices and replayIndices are empty)`);
     const replayFlags = this.data.replayMask(opts.data.replayIndices);
+    const ratio = opts.data.replayRatio;
+    if (ratio !== undefined && !(ratio > 0 && Number.isFinite(ratio))) {
+      throw new Error(`trainLoop('${opts.stage}'): data.replayRatio must be a positive number, got ${ratio}`);
+    }
+    const composed = ratio !== undefined && opts.data.newIndices.length > 0 && opts.data.replayIndices.length > 0;
     const spec: OptimizerSpec = { ...(opts.optimizer ?? this.training.optimizer), lr: opts.learningRate };
     const ownOptimizer = optimizer ? null : new Optimizer(spec);
     const stepper = optimizer ?? ownOptimizer!;
@@ -357,7 +370,7 @@ class CilRun implements Run {
     const batchSize = opts.batchSize ?? this.training.batchSize;
     const augment = opts.augment ?? this.training.augment;
     const batchSeed = deriveSeed(this.options.seed, 'batches', t, stageName);
-    const stepsPerEpoch = Math.ceil(indices.length / batchSize);
+    const stepsPerEpoch = composed ? Math.max(1, Math.floor(opts.data.newIndices.length / batchSize)) : Math.ceil(indices.length / batchSize);
     const summary: StageSummary = { stage: stageName, epochs: opts.epochs, loss: NaN, terms: {}, lr: opts.learningRate, images: 0, seconds: 0 };
     const started = Date.now();
     try {
@@ -368,7 +381,11 @@ class CilRun implements Run {
         let steps = 0;
         let images = 0;
         const epochStart = Date.now();
-        for (const batch of this.data.batches(indices, { batchSize, seed: batchSeed, epoch, augment })) {
+        const batching = { batchSize, seed: batchSeed, epoch, augment };
+        const epochBatches = composed
+          ? this.ratioBatches(opts.data, Math.max(1, Math.round(batchSize * ratio!)), stepsPerEpoch, batching)
+          : this.data.batches(indices, batching);
+        for (const batch of epochBatches) {
           const terms = trainStep({
             ctx,
             net: this.net,
@@ -430,6 +447,24 @@ class CilRun implements Run {
     }
     summary.seconds = (Date.now() - started) / 1000;
     return summary;
+  }
+
+  /** Ratio-preserving batches (TrainingData.replayRatio): `steps` new-data batches, each followed by `replayPerBatch` exemplars. */
+  private *ratioBatches(
+    data: TrainingData,
+    replayPerBatch: number,
+    steps: number,
+    o: { batchSize: number; seed: number; epoch: number; augment: boolean },
+  ): Generator<CpuBatch> {
+    // Each exemplar appears equally often (+-1) in the epoch's replay stream; batches() shuffles it.
+    const replay = data.replayIndices;
+    const cycled = Int32Array.from({ length: steps * replayPerBatch }, (_, i) => replay[i % replay.length]);
+    const replayBatches = this.data.batches(cycled, { ...o, batchSize: replayPerBatch, seed: deriveSeed(o.seed, 'replay') })[Symbol.iterator]();
+    let step = 0;
+    for (const fresh of this.data.batches(data.newIndices, o)) {
+      if (step++ === steps) return;
+      yield concatBatches(fresh, replayBatches.next().value as CpuBatch);
+    }
   }
 
   private evaluateAt(ctx: TaskContext): Evaluation {
