@@ -4,12 +4,18 @@
 import type { Method } from './types.ts';
 import { createFinetune } from './finetune.ts';
 import { createJoint } from './joint.ts';
+import { createBic } from './bic';
+import { createLucir } from './lucir';
+import { createSsil } from './ssil';
 
 export type MethodFactory = (overrides?: Record<string, unknown>) => Method<any>;
 
 const FACTORIES: Record<string, MethodFactory> = {
   finetune: createFinetune as MethodFactory,
   joint: createJoint as MethodFactory,
+  bic: createBic as MethodFactory,
+  lucir: createLucir as MethodFactory,
+  ssil: createSsil as MethodFactory,
 };
 
 /** Registered method names, sorted. */
