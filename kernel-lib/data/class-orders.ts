@@ -37,16 +37,53 @@ export class MT19937 {
   private readonly mt = new Uint32Array(MT_N);
   private index = MT_N;
 
-  constructor(seed: number) {
-    if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
-      throw new Error(`MT19937: seed must be an integer in [0, 2^32 - 1] (as numpy's np.random.seed), got ${seed}`);
+  /** Seeded like `np.random.seed(seed)` (init_genrand), or with a key array like `np.random.seed([k0, k1, ...])` (init_by_array). */
+  constructor(seed: number | readonly number[]) {
+    const words = typeof seed === 'number' ? [seed] : seed;
+    if (words.length === 0) throw new Error('MT19937: the seed key must not be empty');
+    for (const w of words) {
+      if (!Number.isInteger(w) || w < 0 || w > 0xffffffff) {
+        throw new Error(`MT19937: seed must be an integer in [0, 2^32 - 1] (as numpy's np.random.seed), got ${w}`);
+      }
     }
-    // init_genrand
+    if (typeof seed === 'number') this.initGenrand(seed);
+    else this.initByArray(seed);
+  }
+
+  private initGenrand(seed: number): void {
     this.mt[0] = seed >>> 0;
     for (let i = 1; i < MT_N; i++) {
       const prev = this.mt[i - 1] ^ (this.mt[i - 1] >>> 30);
       this.mt[i] = (Math.imul(1812433253, prev) + i) >>> 0;
     }
+  }
+
+  private initByArray(key: readonly number[]): void {
+    const mt = this.mt;
+    this.initGenrand(19650218);
+    let i = 1;
+    let j = 0;
+    for (let k = Math.max(MT_N, key.length); k > 0; k--) {
+      const prev = mt[i - 1] ^ (mt[i - 1] >>> 30);
+      mt[i] = ((mt[i] ^ Math.imul(prev, 1664525)) + key[j] + j) >>> 0;
+      i++;
+      j++;
+      if (i >= MT_N) {
+        mt[0] = mt[MT_N - 1];
+        i = 1;
+      }
+      if (j >= key.length) j = 0;
+    }
+    for (let k = MT_N - 1; k > 0; k--) {
+      const prev = mt[i - 1] ^ (mt[i - 1] >>> 30);
+      mt[i] = ((mt[i] ^ Math.imul(prev, 1566083941)) - i) >>> 0;
+      i++;
+      if (i >= MT_N) {
+        mt[0] = mt[MT_N - 1];
+        i = 1;
+      }
+    }
+    mt[0] = 0x80000000;
   }
 
   private twist(): void {
@@ -86,7 +123,7 @@ export class MT19937 {
   }
 
   /** Shuffles in place like numpy's legacy `RandomState.shuffle` of a 1-d array. */
-  shuffle<T>(items: T[]): T[] {
+  shuffle<T extends number[] | Int32Array | unknown[]>(items: T): T {
     for (let i = items.length - 1; i >= 1; i--) {
       const j = this.interval(i);
       [items[i], items[j]] = [items[j], items[i]];
