@@ -1,0 +1,145 @@
+/**
+ * Decoded-image cache on disk: one file per entry (typically one class of one split at one image size).
+ *
+ * Entry file layout:
+ *   bytes 0..9    ASCII magic `KDCLCACHE1`
+ *   bytes 10..13  uint32 LE length H of the header
+ *   H bytes       UTF-8 JSON header: { key, payloadBytes, sha256, meta }
+ *   payloadBytes  the payload (e.g. uint8 NHWC pixels)
+ * `key` identifies what the payload was built from (source files, sizes, loader version); a different key means the
+ * entry is stale. A wrong file size or a payload whose sha256 differs from the header's means the entry is corrupt.
+ * Stale and corrupt entries are rebuilt; corrupt ones are reported. Every write is atomic (temp file + rename), so a
+ * crash or an error never leaves a partial entry under the entry's name.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { DatasetError } from './common.ts';
+
+const MAGIC = Buffer.from('KDCLCACHE1', 'ascii');
+const PREFIX_BYTES = MAGIC.length + 4;
+
+export type CacheMeta = Record<string, unknown>;
+
+export type CacheRead =
+  | { status: 'hit'; payload: Uint8Array; meta: CacheMeta }
+  | { status: 'missing' }
+  | { status: 'stale' }
+  | { status: 'corrupt'; reason: string };
+
+export function sha256Hex(data: Uint8Array | string): string {
+  return crypto.createHash('sha256').update(data).digest('hex');
+}
+
+/**
+ * Writes `data` to `file` atomically: a uniquely named temp file in the same folder, then rename. The temp file is
+ * removed if anything fails.
+ */
+export function writeFileAtomic(file: string, data: Uint8Array | Uint8Array[]): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const temp = tempPathFor(file);
+  try {
+    const fd = fs.openSync(temp, 'w');
+    try {
+      for (const part of Array.isArray(data) ? data : [data]) fs.writeSync(fd, part);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(temp, file);
+  } catch (err) {
+    fs.rmSync(temp, { force: true });
+    throw err;
+  }
+}
+
+/** A unique sibling path for temporary output (same folder, so rename is atomic). Marked `.tmp-` for cleanup checks. */
+export function tempPathFor(file: string): string {
+  return `${file}.tmp-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
+}
+
+export function readCacheEntry(file: string, key: string): CacheRead {
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch {
+    return { status: 'missing' };
+  }
+  if (bytes.length < PREFIX_BYTES || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) {
+    return { status: 'corrupt', reason: 'bad magic bytes' };
+  }
+  const headerBytes = bytes.readUInt32LE(MAGIC.length);
+  if (PREFIX_BYTES + headerBytes > bytes.length) return { status: 'corrupt', reason: 'header longer than the file' };
+  let header: { key?: unknown; payloadBytes?: unknown; sha256?: unknown; meta?: unknown };
+  try {
+    header = JSON.parse(bytes.subarray(PREFIX_BYTES, PREFIX_BYTES + headerBytes).toString('utf8'));
+  } catch {
+    return { status: 'corrupt', reason: 'unreadable header' };
+  }
+  if (typeof header.payloadBytes !== 'number' || typeof header.sha256 !== 'string') {
+    return { status: 'corrupt', reason: 'header lacks payloadBytes or sha256' };
+  }
+  const expectedLength = PREFIX_BYTES + headerBytes + header.payloadBytes;
+  if (bytes.length !== expectedLength) {
+    return { status: 'corrupt', reason: `wrong size: ${bytes.length} bytes, header says ${expectedLength}` };
+  }
+  const payload = bytes.subarray(PREFIX_BYTES + headerBytes);
+  const actual = sha256Hex(payload);
+  if (actual !== header.sha256) return { status: 'corrupt', reason: `payload sha256 ${actual} differs from header's ${header.sha256}` };
+  if (header.key !== key) return { status: 'stale' };
+  // A view into the file's own buffer (readFileSync allocates large files unpooled): no copy.
+  return { status: 'hit', payload: new Uint8Array(payload.buffer, payload.byteOffset, payload.length), meta: (header.meta ?? {}) as CacheMeta };
+}
+
+export function writeCacheEntry(file: string, key: string, payload: Uint8Array, meta: CacheMeta = {}): void {
+  const header = Buffer.from(JSON.stringify({ key, payloadBytes: payload.length, sha256: sha256Hex(payload), meta }), 'utf8');
+  const prefix = Buffer.alloc(PREFIX_BYTES);
+  MAGIC.copy(prefix, 0);
+  prefix.writeUInt32LE(header.length, MAGIC.length);
+  writeFileAtomic(file, [prefix, header, payload]);
+}
+
+export interface CachedOptions {
+  /** Where corrupt entries are reported. */
+  warn?: (line: string) => void;
+  /** Skip the cache entirely (neither read nor write). */
+  disabled?: boolean;
+}
+
+/**
+ * The payload stored under `file` for `key`, or `build()`'s result, which is then stored. A corrupt entry is
+ * reported through `warn` and rebuilt; a stale one is rebuilt silently. If `build` throws, nothing is written.
+ */
+export async function cached(
+  file: string,
+  key: string,
+  build: () => Promise<{ payload: Uint8Array; meta?: CacheMeta }> | { payload: Uint8Array; meta?: CacheMeta },
+  options: CachedOptions = {},
+): Promise<{ payload: Uint8Array; meta: CacheMeta; fromCache: boolean }> {
+  if (!options.disabled) {
+    const read = readCacheEntry(file, key);
+    if (read.status === 'hit') return { payload: read.payload, meta: read.meta, fromCache: true };
+    if (read.status === 'corrupt') (options.warn ?? console.warn)(`corrupt cache entry ${file} (${read.reason}); rebuilding it`);
+  }
+  const built = await build();
+  const meta = built.meta ?? {};
+  if (!options.disabled) writeCacheEntry(file, key, built.payload, meta);
+  return { payload: built.payload, meta, fromCache: false };
+}
+
+/** A short, stable cache key from any JSON-able description of an entry's inputs. */
+export function cacheKey(description: unknown): string {
+  return sha256Hex(JSON.stringify(description));
+}
+
+/** Size and modification time of each file, for keys that notice when sources change. */
+export function fileFingerprints(files: string[]): [string, number, number][] {
+  return files.map((file) => {
+    let stat: fs.Stats;
+    try {
+      stat = fs.statSync(file);
+    } catch {
+      throw new DatasetError('Missing file', file, 'restore it from the original dataset archive (or re-extract the archive)');
+    }
+    return [path.basename(file), stat.size, Math.round(stat.mtimeMs)];
+  });
+}

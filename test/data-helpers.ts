@@ -1,0 +1,85 @@
+/** Fixtures shared by the data-*.test.ts files: temp folders, generated CIFAR records and JPEG folders. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { createTar } from '../kernel-lib/data/tar.ts';
+import { JpegEncoder } from '../kernel-lib/data/jpeg.ts';
+import { REPO_ROOT } from '../kernel-lib/data/common.ts';
+
+export const SHARED_TINY_IMAGENET = path.resolve(REPO_ROOT, '../shared/data/tiny-imagenet-200');
+export const HAVE_SHARED_TINY_IMAGENET = fs.existsSync(path.join(SHARED_TINY_IMAGENET, 'tiny-imagenet-200-train.tar.gz'));
+
+export function makeTempDir(tag: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `kdcl-${tag}-`));
+}
+
+/** Every file under `dir` whose name marks it as a temp file of an atomic write. */
+export function tempFilesUnder(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return (fs.readdirSync(dir, { recursive: true }) as string[]).filter((name) => /\.tmp-|\.partial/.test(name));
+}
+
+/** A deterministic byte for (record, plane, pixel). */
+export function cifarPixel(record: number, channel: number, pixel: number): number {
+  return (record * 31 + channel * 101 + pixel * 7) & 255;
+}
+
+/** CIFAR-100 binary records in the official layout: coarse, fine, 1024 R, 1024 G, 1024 B. */
+export function makeCifarBin(fineLabels: number[]): Buffer {
+  const out = Buffer.alloc(fineLabels.length * 3074);
+  fineLabels.forEach((fine, r) => {
+    const at = r * 3074;
+    out[at] = fine % 20;
+    out[at + 1] = fine;
+    for (let c = 0; c < 3; c++) for (let p = 0; p < 1024; p++) out[at + 2 + c * 1024 + p] = cifarPixel(r, c, p);
+  });
+  return out;
+}
+
+export const CIFAR_FINE_NAMES = Array.from({ length: 100 }, (_, i) => `class_${String(i).padStart(2, '0')}`);
+
+export const CIFAR_TRAIN_LABELS = [3, 0, 1, 2, 0, 99, 1, 3, 2, 50, 0, 1];
+export const CIFAR_TEST_LABELS = [1, 0, 3, 2, 99];
+
+/** The files of cifar-100-binary/ for the generated records. */
+export function cifarMembers(): Record<string, Buffer> {
+  return {
+    'train.bin': makeCifarBin(CIFAR_TRAIN_LABELS),
+    'test.bin': makeCifarBin(CIFAR_TEST_LABELS),
+    'fine_label_names.txt': Buffer.from(CIFAR_FINE_NAMES.join('\n') + '\n'),
+    'coarse_label_names.txt': Buffer.from(Array.from({ length: 20 }, (_, i) => `coarse_${i}`).join('\n') + '\n'),
+  };
+}
+
+/** A cifar-100-binary.tar.gz of the generated members, laid out like the official archive. */
+export function makeCifarArchive(): Buffer {
+  const members = cifarMembers();
+  return zlib.gzipSync(
+    createTar([
+      { name: 'cifar-100-binary', type: 'directory' },
+      ...Object.entries(members).map(([name, data]) => ({ name: `cifar-100-binary/${name}`, data })),
+    ]),
+  );
+}
+
+/** A smooth RGB test image with a per-seed pattern (compresses well, survives JPEG recognisably). */
+export function patternImage(width: number, height: number, seed: number): { width: number; height: number; data: Uint8Array } {
+  const data = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const o = (y * width + x) * 3;
+      data[o] = (seed * 40 + (x * 255) / width) & 255;
+      data[o + 1] = (seed * 70 + (y * 255) / height) & 255;
+      data[o + 2] = (seed * 90) & 255;
+    }
+  }
+  return { width, height, data };
+}
+
+const encoder = new JpegEncoder(90);
+
+export function writeJpeg(file: string, width: number, height: number, seed: number): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, encoder.encode(patternImage(width, height, seed)));
+}
