@@ -370,6 +370,48 @@ describe('training runs (tiny ResNet-32, synthetic images)', () => {
     run.dispose();
   });
 
+  it('composes ratio-preserving batches when trainingData sets replayRatio (SS-IL)', async () => {
+    const composition: { replay: number; total: number }[] = [];
+    const base = createFinetune();
+    const method: Method = {
+      ...base,
+      name: 'ratio-probe',
+      memory: { selection: 'random', perClass: 3 },
+      trainingData: (_ctx, defaults) => ({ ...defaults, replayRatio: 0.5 }),
+      lossTerms(step) {
+        if (step.task.index === 1) composition.push({ replay: step.batch.replay.sum().arraySync() as number, total: step.batch.y.shape[0] });
+        return base.lossTerms(step);
+      },
+    };
+    const run = await createRun(baseOptions({ method, epochs: 1, batchSize: 4 }));
+    await run.trainTask();
+    await run.trainTask();
+    // 12 new images, batch 4 -> floor(12 / 4) = 3 steps of 4 new + round(4 * 0.5) = 2 replayed.
+    expect(composition).toEqual([
+      { replay: 2, total: 6 },
+      { replay: 2, total: 6 },
+      { replay: 2, total: 6 },
+    ]);
+    run.dispose();
+  });
+
+  it('prints one line per epoch in lines mode', async () => {
+    const lines: string[] = [];
+    const original = console.log;
+    console.log = (...args: unknown[]) => void lines.push(args.join(' '));
+    try {
+      const run = await createRun(baseOptions({ quiet: false, progress: 'lines', epochs: 2 }));
+      await run.trainTask();
+      run.dispose();
+    } finally {
+      console.log = original;
+    }
+    expect(lines[0]).toMatch(/^task 1\/3: classes 0-1, 12 new \+ 0 replay images$/);
+    expect(lines[1]).toMatch(/^task 1\/3 epoch 1\/2: loss \d+\.\d{4} lr 0\.0500 \d+ img\/s/);
+    expect(lines[2]).toMatch(/^task 1\/3 epoch 2\/2: loss \d+\.\d{4} lr 0\.0250 /);
+    expect(lines[3]).toMatch(/^task 1\/3 done: accuracy \d+\.\d\d% in /);
+  });
+
   it('joint trains on every seen class', async () => {
     const run = await createRun(baseOptions({ method: 'joint', epochs: 1 }));
     const m0 = await run.trainTask();
