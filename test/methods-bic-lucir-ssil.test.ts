@@ -3,6 +3,9 @@
  * leak; each one's distinctive mechanism is checked; and on the real steps of those runs, the method with
  * `kd: false` gives exactly 0 for its KD terms and bit-identical values for every other term.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tf } from '../kernel-lib/tf.ts';
 import { initBackend } from '../kernel-lib/backend/index.ts';
@@ -230,6 +233,25 @@ describe('BiC', () => {
     expectKdRemoval(probe, ['kd']);
     run.dispose();
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('keeps its corrections in checkpoints: a resumed run predicts exactly as the run that wrote them', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kdcl-bic-'));
+    try {
+      const first = await createRun(options(createBic(config), { checkpointDir: dir, scenario: { initial: 3, increment: 3 } }));
+      await first.trainTask();
+      await first.trainTask();
+      const resumed = await createRun(options(createBic(config), { checkpointDir: dir, resumeFrom: dir, scenario: { initial: 3, increment: 3 } }));
+      expect(resumed.state.methodState.bicCorrections).toEqual(first.state.methodState.bicCorrections);
+      const a = first.evaluate();
+      const b = resumed.evaluate();
+      expect(Array.from(b.predictions)).toEqual(Array.from(a.predictions));
+      expect(Array.from(b.predictions)).not.toEqual(Array.from(b.cnnPredictions));
+      first.dispose();
+      resumed.dispose();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('weights CE by 1 - lambda and KD by lambda = n_old / (n_old + n_new)', () => {
