@@ -7,6 +7,9 @@ import { createJoint } from './joint.ts';
 import { createBic } from './bic';
 import { createLucir } from './lucir';
 import { createSsil } from './ssil';
+import { createPass } from './pass';
+import { createIl2a } from './il2a';
+import { createPraka } from './praka';
 
 export type MethodFactory = (overrides?: Record<string, unknown>) => Method<any>;
 
@@ -16,6 +19,9 @@ const FACTORIES: Record<string, MethodFactory> = {
   bic: createBic as MethodFactory,
   lucir: createLucir as MethodFactory,
   ssil: createSsil as MethodFactory,
+  pass: createPass as MethodFactory,
+  il2a: createIl2a as MethodFactory,
+  praka: createPraka as MethodFactory,
 };
 
 /** Registered method names, sorted. */
