@@ -4,6 +4,7 @@
 import type { Method } from './types.ts';
 import { createFinetune } from './finetune.ts';
 import { createJoint } from './joint.ts';
+import { createLwf } from './lwf';
 import { createBic } from './bic';
 import { createLucir } from './lucir';
 import { createSsil } from './ssil';
@@ -16,6 +17,7 @@ export type MethodFactory = (overrides?: Record<string, unknown>) => Method<any>
 const FACTORIES: Record<string, MethodFactory> = {
   finetune: createFinetune as MethodFactory,
   joint: createJoint as MethodFactory,
+  lwf: createLwf as MethodFactory,
   bic: createBic as MethodFactory,
   lucir: createLucir as MethodFactory,
   ssil: createSsil as MethodFactory,
