@@ -5,6 +5,7 @@ import type { Method } from './types.ts';
 import { createFinetune } from './finetune.ts';
 import { createJoint } from './joint.ts';
 import { createLwf } from './lwf';
+import { createLwm } from './lwm';
 import { createBic } from './bic';
 import { createLucir } from './lucir';
 import { createSsil } from './ssil';
@@ -18,6 +19,7 @@ const FACTORIES: Record<string, MethodFactory> = {
   finetune: createFinetune as MethodFactory,
   joint: createJoint as MethodFactory,
   lwf: createLwf as MethodFactory,
+  lwm: createLwm as MethodFactory,
   bic: createBic as MethodFactory,
   lucir: createLucir as MethodFactory,
   ssil: createSsil as MethodFactory,
