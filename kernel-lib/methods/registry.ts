@@ -6,6 +6,7 @@ import { createFinetune } from './finetune.ts';
 import { createJoint } from './joint.ts';
 import { createLwf } from './lwf';
 import { createLwm } from './lwm';
+import { createIcarl } from './icarl';
 import { createBic } from './bic';
 import { createLucir } from './lucir';
 import { createSsil } from './ssil';
@@ -20,6 +21,7 @@ const FACTORIES: Record<string, MethodFactory> = {
   joint: createJoint as MethodFactory,
   lwf: createLwf as MethodFactory,
   lwm: createLwm as MethodFactory,
+  icarl: createIcarl as MethodFactory,
   bic: createBic as MethodFactory,
   lucir: createLucir as MethodFactory,
   ssil: createSsil as MethodFactory,
