@@ -7,6 +7,7 @@ import { createJoint } from './joint.ts';
 import { createLwf } from './lwf';
 import { createLwm } from './lwm';
 import { createIcarl } from './icarl';
+import { createEeil } from './eeil';
 import { createBic } from './bic';
 import { createLucir } from './lucir';
 import { createSsil } from './ssil';
@@ -22,6 +23,7 @@ const FACTORIES: Record<string, MethodFactory> = {
   lwf: createLwf as MethodFactory,
   lwm: createLwm as MethodFactory,
   icarl: createIcarl as MethodFactory,
+  eeil: createEeil as MethodFactory,
   bic: createBic as MethodFactory,
   lucir: createLucir as MethodFactory,
   ssil: createSsil as MethodFactory,
