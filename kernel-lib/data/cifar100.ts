@@ -43,7 +43,7 @@ export function defaultCifar100Dir(cacheDir?: string): string {
 
 const FIX_DOWNLOAD = (dir: string) =>
   `download ${CIFAR100_URL} (MD5 ${CIFAR100_MD5}) and put it at ${path.join(dir, CIFAR100_ARCHIVE)} (or extract it there), ` +
-  'or pass { dataDir } / set KDCL_DATA_DIR to the folder that holds it';
+  'or pass { dataDir: <the folder that holds it> } or set KDCL_DATA_DIR so that $KDCL_DATA_DIR/cifar-100 is that folder';
 
 /** Finds train.bin/test.bin in `dir` or `dir/cifar-100-binary`. */
 function findBinaryFolder(dir: string): string | null {

@@ -58,7 +58,8 @@ export function defaultTinyImageNetDirs(): string[] {
 function howToGetIt(): string {
   return (
     `download ${TINY_URL} (or use the tiny-imagenet-200-{train,val}.tar.gz archives), unzip it, and pass ` +
-    `{ dataDir: '<folder>' } or set KDCL_DATA_DIR=<parent folder> (looked for: ${defaultTinyImageNetDirs().join(', ')})`
+    `{ dataDir: '<folder>' } or set KDCL_DATA_DIR so that $KDCL_DATA_DIR/tiny-imagenet-200 is that folder ` +
+    `(looked in: ${defaultTinyImageNetDirs().join(', ')})`
   );
 }
 
