@@ -18,6 +18,7 @@ import {
   learningRateAt,
   NonFiniteLossError,
   Optimizer,
+  resolveCheckpoint,
   type OptimizerSpec,
   type ProgressEvent,
   type RunOptions,
@@ -279,6 +280,21 @@ describe('training runs (tiny ResNet-32, synthetic images)', () => {
     const bytes = fs.readFileSync(file);
     fs.writeFileSync(file, bytes.subarray(0, bytes.length - 100));
     await expect(createRun(baseOptions({ epochs: 1, resumeFrom: dir }))).rejects.toThrow(/task-000\.kdcl is unreadable: payload is .*truncated/);
+  });
+
+  it('ignores and cleans up the temp file of a checkpoint write that was killed before its rename', async () => {
+    const dir = tmpDir();
+    const run = await createRun(baseOptions({ epochs: 1, checkpointDir: dir }));
+    await run.trainTask();
+    run.dispose();
+    const stale = path.join(dir, '.task-001.kdcl.tmp-12345-1700000000000');
+    fs.writeFileSync(stale, 'KDCLCKPT half-written');
+    expect(resolveCheckpoint(dir)).toBe(path.join(dir, 'task-000.kdcl'));
+    const resumed = await createRun(baseOptions({ epochs: 1, checkpointDir: dir, resumeFrom: dir }));
+    expect(resumed.state.completedTasks).toBe(1);
+    await resumed.trainTask();
+    expect(fs.readdirSync(dir)).toEqual(['task-001.kdcl']);
+    resumed.dispose();
   });
 
   it('resumes in process to the same metrics as an uninterrupted run (replay, teacher, carried optimiser)', async () => {

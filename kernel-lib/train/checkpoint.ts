@@ -200,6 +200,14 @@ export function checkpointFileName(task: number): string {
   return `task-${String(task).padStart(3, '0')}.kdcl`;
 }
 
+/** Removes temp files left by a checkpoint write that was killed before its rename. */
+export function removeStaleTempFiles(dir: string): void {
+  if (!fs.existsSync(dir)) return;
+  for (const name of fs.readdirSync(dir)) {
+    if (/^\.task-\d{3,}\.kdcl\.tmp-/.test(name)) fs.rmSync(path.join(dir, name), { force: true });
+  }
+}
+
 /** Completed-task checkpoints in a folder, sorted by task. */
 export function listCheckpoints(dir: string): { task: number; file: string }[] {
   if (!fs.existsSync(dir)) return [];

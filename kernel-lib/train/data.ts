@@ -7,20 +7,12 @@ import type { ImageDataset, ImageSplit } from '../data/types.ts';
 import type { Batch, NetworkLike } from '../methods/types.ts';
 import { classOrder as namedClassOrder } from '../data/class-orders.ts';
 import { makeScenario, relabelDataset, type Scenario } from '../data/scenario.ts';
-// INTERIM: from '../data/batches.ts' once it lands.
-import { makeBatches } from './interim.ts';
+import { makeBatches, toTensor, type ImageBatch } from '../data/batches.ts';
 import type { ClassOrderSpec, ScenarioSpec } from './config.ts';
 import { DEFAULTS } from './config.ts';
 
-/** A batch on the CPU, as kernel-lib/data's makeBatches yields it. */
-export interface CpuBatch {
-  /** NHWC, normalised. */
-  x: Float32Array;
-  y: Int32Array;
-  /** Indices into the split the batch came from. */
-  indices: Int32Array;
-  n: number;
-}
+/** A batch on the CPU, as kernel-lib/data's makeBatches yields it (NHWC normalised, labels, split indices). */
+export type CpuBatch = ImageBatch;
 
 export interface BatchingOptions {
   batchSize: number;
@@ -111,12 +103,7 @@ export function prepareData(raw: ImageDataset, scenarioSpec: ScenarioSpec, order
     return out;
   };
   const { mean, std } = dataset;
-  const imagesTensor = (batch: CpuBatch): tf.Tensor4D => {
-    const pixels = batch.x.length / (batch.n * 3);
-    const side = Math.round(Math.sqrt(pixels));
-    const [h, w] = pixels === dataset.train.height * dataset.train.width ? [dataset.train.height, dataset.train.width] : [side, side];
-    return tf.tensor4d(batch.x, [batch.n, h, w, 3]);
-  };
+  const imagesTensor = (batch: CpuBatch): tf.Tensor4D => tf.tidy(() => toTensor(batch).x);
   const evalBatches = (split: 'train' | 'test', indices: Int32Array, batchSize: number) =>
     makeBatches(dataset[split], indices, { batchSize, seed: 0, epoch: 0, augment: false, mean, std, shuffle: false, dropLast: false });
   const labelsOf = (split: ImageSplit) => (indices: Int32Array) => Int32Array.from(indices, (i) => split.labels[i]);
@@ -138,8 +125,7 @@ export function prepareData(raw: ImageDataset, scenarioSpec: ScenarioSpec, order
     evalBatches,
     imagesTensor,
     batchTensors: (batch, replayMask) => ({
-      x: imagesTensor(batch),
-      y: tf.tensor1d(batch.y, 'int32'),
+      ...toTensor(batch),
       replay: tf.tensor1d(Float32Array.from(batch.indices, (i) => replayMask[i]), 'float32'),
     }),
     features: (net, indices, batchSize) => {

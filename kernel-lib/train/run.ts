@@ -32,6 +32,7 @@ import {
   encodeCheckpoint,
   listCheckpoints,
   readCheckpointFile,
+  removeStaleTempFiles,
   resolveCheckpoint,
   writeFileAtomic,
 } from './checkpoint.ts';
@@ -112,7 +113,7 @@ function concatBatches(a: CpuBatch, b: CpuBatch): CpuBatch {
   const x = new Float32Array(a.x.length + b.x.length);
   x.set(a.x);
   x.set(b.x, a.x.length);
-  return { x, y: concatIndices([a.y, b.y]), indices: concatIndices([a.indices, b.indices]), n: a.n + b.n };
+  return { x, y: concatIndices([a.y, b.y]), indices: concatIndices([a.indices, b.indices]), n: a.n + b.n, height: a.height, width: a.width };
 }
 
 function disposeTensorsIn(value: unknown, seen = new Set<unknown>()): void {
@@ -535,6 +536,7 @@ class CilRun implements Run {
       if (optimizerState) for (const slots of Object.values(optimizerState.slots)) for (const t of Object.values(slots)) t.dispose();
     }
     const file = `${dir}/${checkpointFileName(this.completed - 1)}`;
+    removeStaleTempFiles(dir);
     writeFileAtomic(file, bytes);
     this.progress({ type: 'checkpoint', task: this.completed - 1, path: file });
     if ((this.options.keepCheckpoints ?? 'last') === 'last') {
