@@ -7,19 +7,21 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tf } from '../kernel-lib/tf.ts';
 import { initBackend } from '../kernel-lib/backend/index.ts';
+import type { ImageDataset } from '../kernel-lib/data/types.ts';
 import { createMethod } from '../kernel-lib/methods/registry.ts';
 import { createEeil, type EeilConfig } from '../kernel-lib/methods/eeil.ts';
 import { softTargetCE } from '../kernel-lib/losses/index.ts';
 import type { Method, StepContext, TaskContext, TrainLoopOptions } from '../kernel-lib/methods/types.ts';
 import {
-  TASKS, expectExactKdRemoval, networksForTask1, randomBatch, runOptions, stepContext, syntheticDataset, taskContext,
+  TASKS, expectExactKdRemoval, networksForTask1, randomBatch, runOptions, stepContext, tinyEmbedded, taskContext,
   trainAllWithoutLeak, withKdProbe,
 } from './methods-kd-fixture.ts';
 
-const dataset = syntheticDataset();
+let dataset: ImageDataset;
 
 beforeAll(async () => {
   await initBackend({ log: false });
+  dataset = await tinyEmbedded();
 });
 
 describe('EEIL', () => {

@@ -1,44 +1,47 @@
 /**
- * Shared fixture of the LwF / LwM / iCaRL / EEIL tests: a tiny synthetic dataset (class-coloured images with seeded
- * noise, learnable in an epoch), the tiny run profile, a tensor-leak check over a whole run, a KD-removal probe on
+ * Shared fixture of the LwF / LwM / iCaRL / EEIL tests: a tiny slice of the embedded dataset, the tiny run profile, a tensor-leak check over a whole run, a KD-removal probe on
  * the real training steps, and hand-built step contexts for gradient checks.
  */
 import { expect } from 'vitest';
 import { tf } from '../kernel-lib/tf.ts';
 import type { ImageDataset, ImageSplit } from '../kernel-lib/data/types.ts';
+import { loadDataset } from '../kernel-lib/data/index.ts';
 import type { Batch, LossTerms, Method, NetworkLike, StepContext, TaskContext, TaskSpec, TrainerServices } from '../kernel-lib/methods/types.ts';
 import { LinearHead, Network, createBackbone } from '../kernel-lib/models/index.ts';
 import { createRun, type Run, type RunOptions, type TaskMetrics } from '../kernel-lib/train/index.ts';
 
-function split(classes: number, perClass: number, size: number, seed: number): ImageSplit {
-  const count = classes * perClass;
-  const pixel = size * size * 3;
-  const images = new Uint8Array(count * pixel);
-  const labels = new Int32Array(count);
-  let s = seed >>> 0;
-  const noise = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
-  for (let i = 0; i < count; i++) {
-    const c = i % classes;
-    labels[i] = c;
-    for (let p = 0; p < pixel; p++) {
-      const base = 30 + ((c * ((p % 3) + 1) * 71) % 180);
-      images[i * pixel + p] = Math.min(255, Math.floor(base + noise() * 60));
-    }
-  }
-  return { images, labels, count, height: size, width: size, channels: 3 };
-}
-
 export const CLASSES = 6;
 
-export function syntheticDataset(perClassTrain = 12, perClassTest = 4, size = 16): ImageDataset {
-  return {
-    name: 'synthetic-kd-methods',
-    train: split(CLASSES, perClassTrain, size, 17),
-    test: split(CLASSES, perClassTest, size, 29),
-    classNames: Array.from({ length: CLASSES }, (_, c) => `class${c}`),
-    mean: [0.5, 0.5, 0.5],
-    std: [0.25, 0.25, 0.25],
-  };
+/** The first `perClass` images of each class of a split (in split order). */
+function firstPerClass(split: ImageSplit, perClass: number): ImageSplit {
+  const pixel = split.height * split.width * 3;
+  const taken = new Map<number, number>();
+  const keep: number[] = [];
+  for (let i = 0; i < split.count; i++) {
+    const n = taken.get(split.labels[i]) ?? 0;
+    if (n < perClass) {
+      taken.set(split.labels[i], n + 1);
+      keep.push(i);
+    }
+  }
+  const images = new Uint8Array(keep.length * pixel);
+  keep.forEach((i, k) => images.set(split.images.subarray(i * pixel, (i + 1) * pixel), k * pixel));
+  return { ...split, images, labels: Int32Array.from(keep, (i) => split.labels[i]), count: keep.length };
+}
+
+let embedded: Promise<ImageDataset> | null = null;
+
+/**
+ * The tiny profile of the embedded dataset: its first 6 classes at 16x16, the first 12 training and 4 test images of
+ * each (normalisation statistics of the whole 6-class training split, as loadDataset computes them).
+ */
+export function tinyEmbedded(): Promise<ImageDataset> {
+  embedded ??= loadDataset('embedded', { classesLimit: CLASSES, imageSize: 16 }).then((ds) => ({
+    ...ds,
+    train: firstPerClass(ds.train, 12),
+    test: firstPerClass(ds.test, 4),
+  }));
+  return embedded;
 }
 
 export const TINY_BACKBONE = { kind: 'resnet32', width: 0.25, blocksPerStage: 1 } as const;

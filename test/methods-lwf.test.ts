@@ -6,19 +6,21 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tf } from '../kernel-lib/tf.ts';
 import { initBackend } from '../kernel-lib/backend/index.ts';
+import type { ImageDataset } from '../kernel-lib/data/types.ts';
 import { createMethod } from '../kernel-lib/methods/registry.ts';
 import { createLwf, LWF_KD_LOSSES, type LwfConfig } from '../kernel-lib/methods/lwf.ts';
 import { featureCosine, featureL2, klDistillation, logitL2, softTargetCE } from '../kernel-lib/losses/index.ts';
 import { TaskHeads } from '../kernel-lib/models/index.ts';
 import {
-  TASKS, expectExactKdRemoval, networksForTask1, randomBatch, runOptions, stepContext, syntheticDataset, taskContext,
+  TASKS, expectExactKdRemoval, networksForTask1, randomBatch, runOptions, stepContext, tinyEmbedded, taskContext,
   trainAllWithoutLeak, withKdProbe,
 } from './methods-kd-fixture.ts';
 
-const dataset = syntheticDataset();
+let dataset: ImageDataset;
 
 beforeAll(async () => {
   await initBackend({ log: false });
+  dataset = await tinyEmbedded();
 });
 
 function snapshot(vars: Map<string, tf.Variable>, prefix: string): Map<string, Float32Array> {

@@ -6,20 +6,22 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tf } from '../kernel-lib/tf.ts';
 import { initBackend } from '../kernel-lib/backend/index.ts';
+import type { ImageDataset } from '../kernel-lib/data/types.ts';
 import { createMethod } from '../kernel-lib/methods/registry.ts';
 import { createLwm, LWM_DEFAULTS, lwmAttentionLoss, type LwmConfig } from '../kernel-lib/methods/lwm.ts';
 import { headLayout } from '../kernel-lib/methods/lwf.ts';
 import { attentionDistillation, gradCam } from '../kernel-lib/losses/index.ts';
 import type { LinearHead } from '../kernel-lib/models/index.ts';
 import {
-  TASKS, expectExactKdRemoval, networksForTask1, randomBatch, runOptions, stepContext, syntheticDataset, taskContext,
+  TASKS, expectExactKdRemoval, networksForTask1, randomBatch, runOptions, stepContext, tinyEmbedded, taskContext,
   trainAllWithoutLeak, withKdProbe,
 } from './methods-kd-fixture.ts';
 
-const dataset = syntheticDataset();
+let dataset: ImageDataset;
 
 beforeAll(async () => {
   await initBackend({ log: false });
+  dataset = await tinyEmbedded();
 });
 
 describe('LwM', () => {
