@@ -12,6 +12,10 @@
 export { tf } from './tf.ts';
 export { initBackend, backendInfo, describeBackend, BACKEND_NAMES, type BackendInfo, type BackendName, type InitBackendOptions } from './backend/index.ts';
 export type { ImageDataset, ImageSplit } from './data/types.ts';
+export { loadDataset, DATASET_NAMES, DatasetError, type DatasetName, type DatasetOptions } from './data/index.ts';
+export { classOrder, type ClassOrderName } from './data/class-orders.ts';
+export { makeScenario, relabelDataset, SCENARIO_PRESETS, type Scenario, type ScenarioPreset } from './data/scenario.ts';
+export { makeBatches, toTensor, type ImageBatch, type MakeBatchesOptions } from './data/batches.ts';
 export * from './models/index.ts';
 export * as losses from './losses/index.ts';
 export * as memory from './memory/index.ts';
