@@ -14,6 +14,7 @@ import { createSsil } from './ssil';
 import { createPass } from './pass';
 import { createIl2a } from './il2a';
 import { createPraka } from './praka';
+import { createReplayKd } from './replay-kd';
 
 export type MethodFactory = (overrides?: Record<string, unknown>) => Method<any>;
 
@@ -30,6 +31,7 @@ const FACTORIES: Record<string, MethodFactory> = {
   pass: createPass as MethodFactory,
   il2a: createIl2a as MethodFactory,
   praka: createPraka as MethodFactory,
+  'replay-kd': createReplayKd as MethodFactory,
 };
 
 /** Registered method names, sorted. */
