@@ -1,0 +1,235 @@
+/**
+ * Profiles: how big a reproduction is, as data. A profile picks the dataset slice, the backbone, the epochs and
+ * the optimiser; the experiment (experiments.ts) picks the methods and scenarios. Method-specific paper settings
+ * (e.g. LUCIR's 160 epochs, PASS's Adam) come from the methods' own `<NAME>_TRAINING` recipes, as far as the
+ * profile's `methodRecipes` says (all of it in the paper profile, the optimiser only in the small ones).
+ *
+ *   ci     a few seconds per run: 20 classes, 8 training images each, one epoch (tests, the notebook CI test)
+ *   smoke  minutes: the embedded dataset subsampled per class, a narrow ResNet-32, a few epochs
+ *          (`npm run reproduce` with no arguments: the whole main comparison in <= 15 min on 2 cores)
+ *   quick  about 1-2 hours on 2 cores: the embedded dataset (or Tiny ImageNet at 32x32), full-width ResNet-32
+ *   paper  the real datasets, reference backbones and epochs (PyCIL's CIFAR-100 recipe): for GPU machines
+ */
+import type { BackboneSpec } from '../models';
+import type { OptimizerSpec, ScheduleSpec } from '../train/optim';
+
+export const DATASET_NAMES = ['embedded', 'tiny-imagenet', 'cifar100', 'imagenet100'] as const;
+export type DatasetName = (typeof DATASET_NAMES)[number];
+
+export const PROFILE_NAMES = ['ci', 'smoke', 'quick', 'paper'] as const;
+export type ProfileName = (typeof PROFILE_NAMES)[number];
+
+export interface Profile {
+  name: ProfileName;
+  description: string;
+  /** Dataset used when none is given. */
+  dataset: DatasetName;
+  /** Image side passed to loadDataset, per dataset (absent: the loader's default, e.g. 64 for Tiny ImageNet). */
+  imageSize: Partial<Record<DatasetName, number>>;
+  /** Use only the first N classes of the dataset (null: all). */
+  classes: number | null;
+  /** Keep the first N training / test images of every class (null: all). */
+  trainPerClass: number | null;
+  testPerClass: number | null;
+  /** Backbone, and per-dataset replacements (the paper profile's reference backbones). */
+  backbone: BackboneSpec;
+  backboneByDataset?: Partial<Record<DatasetName, BackboneSpec>>;
+  /** Epochs of the first task and of every later one. */
+  initEpochs: number;
+  epochs: number;
+  batchSize: number;
+  evalBatchSize: number;
+  initOptimizer: OptimizerSpec;
+  initSchedule: ScheduleSpec;
+  optimizer: OptimizerSpec;
+  schedule: ScheduleSpec;
+  /** Seeds to run (results are averaged over them). */
+  seeds: number[];
+  /**
+   * Exemplar budgets are multiplied by this (per-class counts and totals alike, at least 1 per class). Small
+   * profiles keep fewer images per class, so they keep fewer exemplars too: replay stays a minority of the data
+   * as in the paper setting (20 exemplars against 500 images per class).
+   */
+  memoryScale: number;
+  /**
+   * How much of each method's own paper recipe (`<NAME>_TRAINING` in its file) replaces the profile's training
+   * options: 'all' (optimiser, schedule, epochs, batch size: the paper profile), 'optimizer' (the method's optimiser
+   * kind, learning rate and weight decay, e.g. Adam 1e-3 for PASS / IL2A / PRAKA, with the profile's epochs and
+   * schedule shape), or 'none'. A recipe's architectural backbone fields (lastRelu, shortcut) apply in every case:
+   * the method needs them (LUCIR refuses a backbone with the last ReLU).
+   */
+  methodRecipes: 'all' | 'optimizer' | 'none';
+  /**
+   * Per-method config overrides (extra stages' epochs, mostly), validated by the method's config (an unknown key
+   * fails with the valid keys listed).
+   */
+  methodOverrides: Record<string, Record<string, unknown>>;
+  /** Rough wall time of the main comparison on this profile's target machine, for the reader. */
+  expectedTime: string;
+}
+
+/** Tiny ImageNet at 32x32 (CIFAR-sized) in the small profiles. */
+const SMALL_IMAGES: Partial<Record<DatasetName, number>> = { 'tiny-imagenet': 32 };
+
+const SGD = (lr: number, weightDecay: number): OptimizerSpec => ({ kind: 'sgd', lr, momentum: 0.9, weightDecay });
+
+/** Extra stages shortened in proportion to the main stage (their paper values are 200 / 40 / 20 epochs). */
+const SHORT_EXTRA_STAGES = (epochs: number): Record<string, Record<string, unknown>> => ({
+  bic: { biasEpochs: epochs },
+  eeil: { balancedEpochs: epochs },
+  lucir: { cbfEpochs: epochs },
+});
+
+export const PROFILES: Record<ProfileName, Profile> = {
+  ci: {
+    name: 'ci',
+    description: 'A slice of smoke for CI: 20 classes, 8 training and 5 test images each, 1 epoch, ResNet-32 at 1/4 width with 1 block per stage.',
+    dataset: 'embedded',
+    imageSize: SMALL_IMAGES,
+    classes: 20,
+    trainPerClass: 8,
+    testPerClass: 5,
+    backbone: { kind: 'resnet32', width: 0.25, blocksPerStage: 1 },
+    initEpochs: 1,
+    epochs: 1,
+    batchSize: 32,
+    evalBatchSize: 128,
+    initOptimizer: SGD(0.05, 5e-4),
+    initSchedule: { kind: 'constant' },
+    optimizer: SGD(0.05, 5e-4),
+    schedule: { kind: 'constant' },
+    seeds: [1993],
+    memoryScale: 0.25,
+    methodRecipes: 'optimizer',
+    methodOverrides: SHORT_EXTRA_STAGES(1),
+    expectedTime: 'seconds per run',
+  },
+  smoke: {
+    name: 'smoke',
+    description:
+      'Minutes: the embedded dataset with 30 training and 20 test images per class, ResNet-32 at 1/4 width, 3 epochs on the first task and 2 after.',
+    dataset: 'embedded',
+    imageSize: SMALL_IMAGES,
+    classes: null,
+    trainPerClass: 30,
+    testPerClass: 20,
+    backbone: { kind: 'resnet32', width: 0.25 },
+    initEpochs: 3,
+    epochs: 2,
+    batchSize: 64,
+    evalBatchSize: 256,
+    initOptimizer: SGD(0.1, 5e-4),
+    initSchedule: { kind: 'cosine' },
+    optimizer: SGD(0.05, 2e-4),
+    schedule: { kind: 'cosine' },
+    seeds: [1993],
+    memoryScale: 0.25,
+    methodRecipes: 'optimizer',
+    methodOverrides: SHORT_EXTRA_STAGES(2),
+    expectedTime: '<= 15 min for the main comparison on 2 cores',
+  },
+  quick: {
+    name: 'quick',
+    description:
+      'About 1-2 hours on 2 cores: every image of the embedded dataset (or Tiny ImageNet at 32x32), full-width ResNet-32, 30 epochs on the first task and 15 after.',
+    dataset: 'embedded',
+    imageSize: SMALL_IMAGES,
+    classes: null,
+    trainPerClass: null,
+    testPerClass: null,
+    backbone: { kind: 'resnet32' },
+    initEpochs: 30,
+    epochs: 15,
+    batchSize: 128,
+    evalBatchSize: 256,
+    initOptimizer: SGD(0.1, 5e-4),
+    initSchedule: { kind: 'cosine' },
+    optimizer: SGD(0.1, 2e-4),
+    schedule: { kind: 'cosine' },
+    seeds: [1993],
+    memoryScale: 1,
+    methodRecipes: 'optimizer',
+    methodOverrides: SHORT_EXTRA_STAGES(10),
+    expectedTime: 'about 1-2 h per experiment on 2 cores',
+  },
+  paper: {
+    name: 'paper',
+    description:
+      "The real datasets with the reference backbones and PyCIL's CIFAR-100 recipe (200 epochs on the first task, 80 after), each method's own recipe where it has one: for GPU machines.",
+    dataset: 'cifar100',
+    imageSize: {},
+    classes: null,
+    trainPerClass: null,
+    testPerClass: null,
+    // PyCIL utils/inc_net.py get_convnet: resnet32 for CIFAR-100; ResNet-18 for ImageNet-100 (PyCIL exps/*.json).
+    // Tiny ImageNet: the ResNet-18 with a CIFAR stem, as PASS / PRAKA's Tiny ImageNet runs.
+    backbone: { kind: 'resnet32' },
+    backboneByDataset: {
+      'tiny-imagenet': { kind: 'resnet18-cifar' },
+      imagenet100: { kind: 'resnet18-imagenet' },
+    },
+    // kernel-lib/train/config.ts DEFAULTS (PyCIL models/finetune.py, commit 27a5ed8).
+    initEpochs: 200,
+    epochs: 80,
+    batchSize: 128,
+    evalBatchSize: 256,
+    initOptimizer: SGD(0.1, 5e-4),
+    initSchedule: { kind: 'multistep', milestones: [60, 120, 170], gamma: 0.1 },
+    optimizer: SGD(0.1, 2e-4),
+    schedule: { kind: 'multistep', milestones: [40, 70], gamma: 0.1 },
+    seeds: [1993],
+    memoryScale: 1,
+    methodRecipes: 'all',
+    methodOverrides: {},
+    expectedTime: 'GPU hours',
+  },
+};
+
+/** The named profile, or an error listing the valid names. */
+export function getProfile(name: string): Profile {
+  if (!Object.hasOwn(PROFILES, name)) {
+    throw new Error(`unknown profile '${name}'; valid profiles: ${PROFILE_NAMES.join(', ')}`);
+  }
+  return PROFILES[name as ProfileName];
+}
+
+/** Checks a dataset name, or throws listing the valid names. */
+export function checkDatasetName(name: string): DatasetName {
+  if (!(DATASET_NAMES as readonly string[]).includes(name)) {
+    throw new Error(`unknown dataset '${name}'; valid datasets: ${DATASET_NAMES.join(', ')}`);
+  }
+  return name as DatasetName;
+}
+
+/** The backbone a profile uses on a dataset. */
+export function backboneFor(profile: Profile, dataset: DatasetName): BackboneSpec {
+  return profile.backboneByDataset?.[dataset] ?? profile.backbone;
+}
+
+/** Problems in a profile (empty when valid): positive sizes, known datasets, sane memory scale. */
+export function validateProfile(profile: Profile): string[] {
+  const problems: string[] = [];
+  const positiveInt = (field: keyof Profile, value: unknown, nullable = false) => {
+    if (nullable && value === null) return;
+    if (!Number.isInteger(value) || (value as number) < 1) problems.push(`profile '${profile.name}': ${String(field)} must be a positive integer${nullable ? ' or null' : ''}, got ${JSON.stringify(value)}`);
+  };
+  positiveInt('classes', profile.classes, true);
+  positiveInt('trainPerClass', profile.trainPerClass, true);
+  positiveInt('testPerClass', profile.testPerClass, true);
+  for (const size of Object.values(profile.imageSize)) positiveInt('imageSize', size);
+  for (const dataset of Object.keys(profile.imageSize)) {
+    if (!(DATASET_NAMES as readonly string[]).includes(dataset)) problems.push(`profile '${profile.name}': imageSize names unknown dataset '${dataset}'`);
+  }
+  positiveInt('initEpochs', profile.initEpochs);
+  positiveInt('epochs', profile.epochs);
+  positiveInt('batchSize', profile.batchSize);
+  positiveInt('evalBatchSize', profile.evalBatchSize);
+  if (!(DATASET_NAMES as readonly string[]).includes(profile.dataset)) problems.push(`profile '${profile.name}': unknown dataset '${profile.dataset}'`);
+  if (!(profile.memoryScale > 0 && profile.memoryScale <= 1)) problems.push(`profile '${profile.name}': memoryScale must be in (0, 1], got ${profile.memoryScale}`);
+  if (profile.seeds.length === 0 || !profile.seeds.every(Number.isInteger)) problems.push(`profile '${profile.name}': seeds must be a non-empty list of integers`);
+  if (profile.classes !== null && profile.classes % 20 !== 0) {
+    // b0-10 needs classes divisible by 10 and b50-10 by 20 (half, then a twentieth per step).
+    problems.push(`profile '${profile.name}': classes must be a multiple of 20 so that b0-10 and b50-10 split evenly, got ${profile.classes}`);
+  }
+  return problems;
+}

@@ -1,0 +1,429 @@
+/**
+ * Runs an experiment: its runs one after another, each with per-task checkpoints under the output folder (an
+ * interrupted experiment resumes where it stopped), then writes the results as JSON and CSV (atomically) and
+ * returns them with arquero tables.
+ *
+ *   const outcome = await runExperiment({ experiment: 'main-comparison', profile: 'smoke' });
+ *   displayHtml(outcome.table.toHTML());
+ *
+ * Output folder (default reproductions/runs/<experiment>-<profile>-<dataset>/):
+ *   checkpoints/<run>/task-NNN.kdcl   latest checkpoint of each run (createRun's resume format)
+ *   runs/<run>.json                   each finished run's result
+ *   results.json, results.csv         every run of the experiment; curves.csv: accuracy after each task
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type * as aq from 'arquero';
+import { backendInfo, initBackend } from '../backend';
+import type { ImageDataset } from '../data/types';
+import { createMethod, methodNames } from '../methods/registry';
+import type { Method } from '../methods/types';
+import { repoRoot } from '../paths';
+import { createRun, type ProgressEvent, type RunMetrics, type RunOptions } from '../train';
+import { writeFileAtomic } from '../train/checkpoint';
+import { curvesTable, experimentTable, runsTable, verdict } from './analysis';
+import { loadExperimentDataset, type DatasetLoader } from './dataset';
+import { getExperiment, selectRuns, type ExperimentDefinition, type RunSpec } from './experiments';
+import { backboneFor, checkDatasetName, getProfile, validateProfile, type DatasetName, type Profile } from './profiles';
+import { runTraining } from './recipes';
+
+/** One finished (or failed) run. Accuracies are fractions in [0, 1]. */
+export interface RunResult {
+  /** `<spec id>_s<seed>`. */
+  id: string;
+  specId: string;
+  experiment: string;
+  method: string;
+  scenario: string;
+  kd: boolean;
+  labels: Record<string, string>;
+  role: RunSpec['role'];
+  seed: number;
+  status: 'done' | 'failed';
+  error?: string;
+  /** Average incremental accuracy (first task included), last accuracy, FACIL forgetting, BWT. */
+  aia: number | null;
+  last: number | null;
+  forgetting: number | null;
+  bwt: number | null;
+  /** Accuracy on all seen classes after each task, and the number of classes seen then. */
+  accuracies: number[];
+  seenClasses: number[];
+  /** acc[t][j]: after task t, on task j's classes. */
+  accuracyMatrix: number[][];
+  /** 'method' when the primary accuracy is the method's own classifier (iCaRL's NME), else 'cnn'. */
+  primary: 'cnn' | 'method';
+  /** The CNN (logit arg-max) numbers, when they differ from the primary ones. */
+  cnn: { aia: number; last: number; accuracies: number[] } | null;
+  /** Method config actually used, and the training options. */
+  methodConfig: Record<string, unknown>;
+  training: Record<string, unknown>;
+  scenarioShape: { numClasses: number; initial: number; increment: number; tasks: number };
+  configHash: string;
+  /** Seconds of training in this process (resumed tasks not counted) and in all sessions. */
+  seconds: number;
+  trainSeconds: number;
+  resumedTasks: number;
+}
+
+export interface ExperimentResults {
+  kind: 'kdcl-experiment-results';
+  version: 1;
+  experiment: string;
+  surveyTable: string;
+  profile: string;
+  dataset: string;
+  backend: string;
+  createdAt: string;
+  /** Wall seconds of this session (resumed work not counted). */
+  seconds: number;
+  profileSettings: Profile;
+  datasetShape: { classes: number; trainImages: number; testImages: number; imageSize: [number, number] };
+  runs: RunResult[];
+}
+
+export type RunnerEvent =
+  | { type: 'run-start'; index: number; total: number; run: RunSpec; seed: number; resumedTasks: number; tasks: number }
+  | { type: 'task-end'; index: number; total: number; run: RunSpec; seed: number; task: number; tasks: number; accuracy: number; seconds: number }
+  | { type: 'run-end'; index: number; total: number; result: RunResult };
+
+export interface RunExperimentOptions {
+  experiment: string | ExperimentDefinition;
+  /** Profile name or object. Default 'smoke'. */
+  profile?: string | Profile;
+  /** Default: the profile's dataset. */
+  dataset?: string;
+  dataDir?: string;
+  /** Output folder. Default reproductions/runs/<experiment>-<profile>-<dataset>. */
+  outDir?: string;
+  /** Only these methods / scenarios of the experiment. */
+  methods?: string[];
+  scenarios?: string[];
+  /** Resume from checkpoints (default true). `false` deletes the experiment's checkpoints and results first. */
+  resume?: boolean;
+  /**
+   * Console output: 'runs' (a line per run), 'tasks' (also a line per task; default), 'epochs' (the trainer's
+   * own progress display too), or 'none'.
+   */
+  verbosity?: 'none' | 'runs' | 'tasks' | 'epochs';
+  onEvent?: (event: RunnerEvent) => void;
+  /** The dataset loader (default kernel-lib/data's loadDataset), or an already loaded dataset (tests). */
+  loader?: DatasetLoader;
+  preloaded?: ImageDataset;
+}
+
+export interface ExperimentOutcome {
+  experiment: ExperimentDefinition;
+  profile: Profile;
+  dataset: DatasetName;
+  outDir: string;
+  results: ExperimentResults;
+  /** The experiment's table (survey layout), one row per run, and accuracy after each task. */
+  table: aq.ColumnTable;
+  runsTable: aq.ColumnTable;
+  curves: aq.ColumnTable;
+  /** One sentence: does our run agree with the claim the experiment checks? */
+  verdict: string;
+  files: { json: string; csv: string; curves: string };
+}
+
+/** The default output folder of an experiment at a profile and dataset. */
+export function defaultOutDir(experiment: string, profile: string, dataset: string): string {
+  return path.join(repoRoot(), 'reproductions', 'runs', `${experiment}-${profile}-${dataset}`);
+}
+
+function writeTextAtomic(file: string, text: string): void {
+  writeFileAtomic(file, new TextEncoder().encode(text));
+}
+
+/** Multiplies exemplar budgets (per class and total) by `scale`, totals also by classes / 100 below 100 classes. */
+export function scaledMemoryOverrides(config: Record<string, unknown>, scale: number, classes: number): Record<string, unknown> {
+  const totalScale = scale * Math.min(1, classes / 100);
+  const perClass = (n: number) => Math.max(1, Math.round(n * scale));
+  const total = (n: number) => Math.max(classes, Math.round(n * totalScale));
+  const out: Record<string, unknown> = {};
+  if (scale === 1 && totalScale === 1) return out;
+  const memory = config.memory as { perClass?: number; total?: number } | null | undefined;
+  if (memory && typeof memory === 'object') {
+    out.memory = {
+      ...memory,
+      ...(typeof memory.perClass === 'number' ? { perClass: perClass(memory.perClass) } : {}),
+      ...(typeof memory.total === 'number' ? { total: total(memory.total) } : {}),
+    };
+  }
+  if (typeof config.memoryPerClass === 'number') out.memoryPerClass = perClass(config.memoryPerClass);
+  if (typeof config.memoryTotal === 'number') out.memoryTotal = total(config.memoryTotal);
+  return out;
+}
+
+/** The method of a run: its experiment config, the profile's overrides, and the profile's memory scale. */
+export function buildMethod(spec: RunSpec, profile: Profile, classes: number): Method {
+  if (!methodNames().includes(spec.method)) {
+    throw new Error(`unknown method '${spec.method}'; valid methods: ${methodNames().join(', ')}`);
+  }
+  const overrides = { ...(profile.methodOverrides[spec.method] ?? {}), ...spec.config };
+  const draft = createMethod(spec.method, overrides);
+  const memory = scaledMemoryOverrides(draft.config as Record<string, unknown>, profile.memoryScale, classes);
+  return Object.keys(memory).length ? createMethod(spec.method, { ...overrides, ...memory }) : draft;
+}
+
+/** createRun's options for a run (without checkpointing and display). */
+export function runOptionsFor(spec: RunSpec, seed: number, profile: Profile, datasetName: DatasetName, dataset: ImageDataset): RunOptions {
+  const training = runTraining(profile, spec.method, backboneFor(profile, datasetName));
+  return {
+    dataset,
+    scenario: spec.scenario,
+    method: buildMethod(spec, profile, dataset.classNames.length),
+    seed,
+    ...training,
+  };
+}
+
+function finite(x: number): number | null {
+  return Number.isFinite(x) ? x : null;
+}
+
+function summarise(spec: RunSpec, seed: number, experiment: string, metrics: RunMetrics, extra: Partial<RunResult>): RunResult {
+  const primary = metrics.tasks.some((t) => t.fromMethod) ? 'method' : 'cnn';
+  const cnn = primary === 'method' && metrics.cnnSummary
+    ? { aia: metrics.cnnSummary.aia, last: metrics.cnnSummary.last, accuracies: metrics.cnnSteps.map((s) => s.accuracy) }
+    : null;
+  return {
+    id: `${spec.id}_s${seed}`,
+    specId: spec.id,
+    experiment,
+    method: spec.method,
+    scenario: spec.scenario,
+    kd: spec.kd,
+    labels: spec.labels,
+    role: spec.role,
+    seed,
+    status: 'done',
+    aia: finite(metrics.aia),
+    last: finite(metrics.last),
+    forgetting: finite(metrics.forgetting),
+    bwt: finite(metrics.bwt),
+    accuracies: metrics.steps.map((s) => s.accuracy),
+    seenClasses: metrics.steps.map((s) => s.seenClasses),
+    accuracyMatrix: metrics.accuracyMatrix,
+    primary,
+    cnn,
+    methodConfig: {},
+    training: {},
+    scenarioShape: { numClasses: 0, initial: 0, increment: 0, tasks: metrics.totalTasks },
+    configHash: '',
+    seconds: 0,
+    trainSeconds: metrics.tasks.reduce((s, t) => s + t.seconds, 0),
+    resumedTasks: 0,
+    ...extra,
+  };
+}
+
+function failedResult(spec: RunSpec, seed: number, experiment: string, error: unknown): RunResult {
+  return {
+    id: `${spec.id}_s${seed}`,
+    specId: spec.id,
+    experiment,
+    method: spec.method,
+    scenario: spec.scenario,
+    kd: spec.kd,
+    labels: spec.labels,
+    role: spec.role,
+    seed,
+    status: 'failed',
+    error: error instanceof Error ? error.message : String(error),
+    aia: null,
+    last: null,
+    forgetting: null,
+    bwt: null,
+    accuracies: [],
+    seenClasses: [],
+    accuracyMatrix: [],
+    primary: 'cnn',
+    cnn: null,
+    methodConfig: {},
+    training: {},
+    scenarioShape: { numClasses: 0, initial: 0, increment: 0, tasks: 0 },
+    configHash: '',
+    seconds: 0,
+    trainSeconds: 0,
+    resumedTasks: 0,
+  };
+}
+
+const pct = (x: number | null) => (x === null ? '  n/a' : `${(100 * x).toFixed(1)}%`);
+
+function safeBackend(): string {
+  try {
+    return backendInfo().name;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Runs (or resumes) every run of an experiment and writes its results. */
+export async function runExperiment(options: RunExperimentOptions): Promise<ExperimentOutcome> {
+  const started = Date.now();
+  const experiment = typeof options.experiment === 'string' ? getExperiment(options.experiment) : options.experiment;
+  const profile = typeof options.profile === 'object' ? options.profile : getProfile(options.profile ?? 'smoke');
+  const problems = validateProfile(profile);
+  if (problems.length) throw new Error(`invalid profile:\n  ${problems.join('\n  ')}`);
+  const datasetName = checkDatasetName(options.dataset ?? profile.dataset);
+  const specs = selectRuns(experiment, { methods: options.methods, scenarios: options.scenarios });
+  // Every method must exist before anything trains: a missing one is a setup error, not a failed run.
+  const known = methodNames();
+  const unknown = [...new Set(specs.map((s) => s.method))].filter((m) => !known.includes(m));
+  if (unknown.length) throw new Error(`unknown method(s) ${unknown.map((m) => `'${m}'`).join(', ')}; valid methods: ${known.join(', ')}`);
+
+  const outDir = path.resolve(options.outDir ?? defaultOutDir(experiment.name, profile.name, datasetName));
+  const verbosity = options.verbosity ?? 'tasks';
+  const say = (line: string) => {
+    if (verbosity !== 'none') console.log(line);
+  };
+  if (options.resume === false) {
+    for (const sub of ['checkpoints', 'runs']) fs.rmSync(path.join(outDir, sub), { recursive: true, force: true });
+  }
+  fs.mkdirSync(outDir, { recursive: true });
+
+  // Idempotent: a notebook or test that picked a backend keeps it.
+  await initBackend({ log: verbosity !== 'none' });
+  const dataset = options.preloaded ?? (await loadExperimentDataset(datasetName, profile, { dataDir: options.dataDir, loader: options.loader }));
+  const total = specs.length * profile.seeds.length;
+  say(
+    `[kdcl] ${experiment.name} (${experiment.surveyTable}), profile ${profile.name}, dataset ${datasetName} ` +
+      `(${dataset.classNames.length} classes, ${dataset.train.count} train / ${dataset.test.count} test images), ${total} runs -> ${outDir}`,
+  );
+
+  const results: RunResult[] = [];
+  let index = 0;
+  for (const spec of specs) {
+    for (const seed of profile.seeds) {
+      index++;
+      const runName = `${spec.id}_s${seed}`;
+      const checkpointDir = path.join(outDir, 'checkpoints', runName);
+      const runStarted = Date.now();
+      let result: RunResult;
+      let run: Awaited<ReturnType<typeof createRun>> | null = null;
+      try {
+        const base = runOptionsFor(spec, seed, profile, datasetName, dataset);
+        run = await createRun({
+          ...base,
+          checkpointDir,
+          resumeFrom: checkpointDir,
+          keepCheckpoints: 'last',
+          progress: verbosity === 'epochs' ? 'auto' : 'none',
+          onProgress: (event: ProgressEvent) => {
+            if (event.type !== 'task-end') return;
+            options.onEvent?.({ type: 'task-end', index, total, run: spec, seed, task: event.task, tasks: event.tasks, accuracy: event.accuracy, seconds: event.seconds });
+            if (verbosity === 'tasks') say(`    task ${event.task + 1}/${event.tasks}: accuracy ${pct(event.accuracy)} (${event.seconds.toFixed(1)} s)`);
+          },
+        });
+        const tasks = run.state.tasks.length;
+        const resumedTasks = run.state.completedTasks;
+        options.onEvent?.({ type: 'run-start', index, total, run: spec, seed, resumedTasks, tasks });
+        say(`[${index}/${total}] ${runName}${resumedTasks ? ` (resumed: ${resumedTasks}/${tasks} tasks done)` : ''}`);
+        const metrics = await run.runAll();
+        const method = run.state.method;
+        const scenarioTasks = run.state.tasks;
+        result = summarise(spec, seed, experiment.name, metrics, {
+          methodConfig: method.config as Record<string, unknown>,
+          training: {
+            backbone: base.backbone, initEpochs: base.initEpochs, epochs: base.epochs, batchSize: base.batchSize,
+            initOptimizer: base.initOptimizer, optimizer: base.optimizer, initSchedule: base.initSchedule, schedule: base.schedule,
+          },
+          scenarioShape: {
+            numClasses: scenarioTasks[scenarioTasks.length - 1].end,
+            initial: scenarioTasks[0].end,
+            increment: scenarioTasks.length > 1 ? scenarioTasks[1].end - scenarioTasks[1].start : 0,
+            tasks: scenarioTasks.length,
+          },
+          configHash: run.state.configHash,
+          seconds: (Date.now() - runStarted) / 1000,
+          resumedTasks,
+        });
+      } catch (err) {
+        // A run that fails (e.g. a non-finite loss) is recorded and the experiment goes on.
+        result = failedResult(spec, seed, experiment.name, err);
+        result.seconds = (Date.now() - runStarted) / 1000;
+        say(`    FAILED: ${result.error}`);
+      } finally {
+        run?.dispose();
+      }
+      writeTextAtomic(path.join(outDir, 'runs', `${runName}.json`), JSON.stringify(result, null, 1));
+      results.push(result);
+      options.onEvent?.({ type: 'run-end', index, total, result });
+      if (result.status === 'done') say(`    ${runName}: AIA ${pct(result.aia)}, last ${pct(result.last)} (${result.seconds.toFixed(0)} s)`);
+    }
+  }
+
+  const experimentResults: ExperimentResults = {
+    kind: 'kdcl-experiment-results',
+    version: 1,
+    experiment: experiment.name,
+    surveyTable: experiment.surveyTable,
+    profile: profile.name,
+    dataset: datasetName,
+    backend: safeBackend(),
+    createdAt: new Date().toISOString(),
+    seconds: (Date.now() - started) / 1000,
+    profileSettings: profile,
+    datasetShape: {
+      classes: dataset.classNames.length,
+      trainImages: dataset.train.count,
+      testImages: dataset.test.count,
+      imageSize: [dataset.train.height, dataset.train.width],
+    },
+    runs: results,
+  };
+  const files = writeResults(outDir, experimentResults);
+  return outcomeOf(experiment, profile, datasetName, outDir, experimentResults, files);
+}
+
+/** Writes results.json, results.csv and curves.csv atomically; returns their paths. */
+export function writeResults(outDir: string, results: ExperimentResults): ExperimentOutcome['files'] {
+  const files = {
+    json: path.join(outDir, 'results.json'),
+    csv: path.join(outDir, 'results.csv'),
+    curves: path.join(outDir, 'curves.csv'),
+  };
+  writeTextAtomic(files.json, JSON.stringify(results, null, 1));
+  writeTextAtomic(files.csv, runsTable(results.runs).toCSV());
+  writeTextAtomic(files.curves, curvesTable(results.runs).toCSV());
+  return files;
+}
+
+function outcomeOf(
+  experiment: ExperimentDefinition,
+  profile: Profile,
+  dataset: DatasetName,
+  outDir: string,
+  results: ExperimentResults,
+  files: ExperimentOutcome['files'],
+): ExperimentOutcome {
+  return {
+    experiment,
+    profile,
+    dataset,
+    outDir,
+    results,
+    table: experimentTable(experiment, results.runs),
+    runsTable: runsTable(results.runs),
+    curves: curvesTable(results.runs),
+    verdict: verdict(experiment, results.runs),
+    files,
+  };
+}
+
+/** Reads an experiment's results.json back (e.g. after a headless notebook run) as an outcome. */
+export function readOutcome(outDir: string): ExperimentOutcome {
+  const file = path.join(outDir, 'results.json');
+  if (!fs.existsSync(file)) throw new Error(`no results in ${outDir} (expected ${file}); run the experiment first`);
+  const results = JSON.parse(fs.readFileSync(file, 'utf8')) as ExperimentResults;
+  if (results.kind !== 'kdcl-experiment-results') throw new Error(`${file} is not a kdcl experiment results file`);
+  const experiment = getExperiment(results.experiment);
+  return outcomeOf(experiment, results.profileSettings, checkDatasetName(results.dataset), outDir, results, {
+    json: file,
+    csv: path.join(outDir, 'results.csv'),
+    curves: path.join(outDir, 'curves.csv'),
+  });
+}
