@@ -18,6 +18,7 @@ export interface BatchNormTrainResult {
  *   dx = invstd / M * (M * g - sum(g) - xhat * sum(g * xhat)),  dgamma = sum(dy * xhat),  dbeta = sum(dy).
  */
 export function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps = 1e-5): BatchNormTrainResult {
+  if (tf.getKernel(BATCH_NORM_TRAIN_KERNEL, tf.getBackend()) != null) return fusedBatchNormTrain(x, gamma, beta, eps);
   // Statistics are closed over, not inputs of the custom op, so no gradient flows through them twice.
   const { mean, variance } = tf.moments(x, [0, 1, 2]) as { mean: tf.Tensor1D; variance: tf.Tensor1D };
   // The engine runs the forward pass in its own tidy: whatever backprop needs must be saved, not closed over.
@@ -40,6 +41,36 @@ export function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tens
   });
   const y = op(x, gamma, beta) as tf.Tensor4D;
   return { y, mean, variance };
+}
+
+/**
+ * Kernels a backend may provide to run batchNormTrain in one pass each way (the native backend does):
+ *   BATCH_NORM_TRAIN_KERNEL      inputs {x, gamma, beta}, attrs {epsilon} -> [y, mean, variance]
+ *   BATCH_NORM_TRAIN_GRAD_KERNEL inputs {dy, x, mean, variance, gamma}, attrs {epsilon} -> [dx, dgamma, dbeta]
+ * with the formulas of batchNormTrain. Where they are absent, batchNormTrain composes tfjs ops.
+ */
+export const BATCH_NORM_TRAIN_KERNEL = 'KdclBatchNormTrain';
+export const BATCH_NORM_TRAIN_GRAD_KERNEL = 'KdclBatchNormTrainGrad';
+
+// Registered once for every backend: the gradient only runs where the forward kernel exists.
+tf.registerGradient({
+  kernelName: BATCH_NORM_TRAIN_KERNEL,
+  inputsToSave: ['x', 'gamma'],
+  outputsToSave: [false, true, true],
+  gradFunc: (dys: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs?: tf.NamedAttrMap) => {
+    // mean and variance carry no gradient (see BatchNormTrainResult): only dy of y is used.
+    const dy = Array.isArray(dys) ? dys[0] : dys;
+    const [x, gamma, mean, variance] = saved;
+    const [dx, dgamma, dbeta] = tf.engine().runKernel(BATCH_NORM_TRAIN_GRAD_KERNEL, { dy, x, mean, variance, gamma },
+      attrs ?? {}) as tf.Tensor[];
+    return { x: () => dx, gamma: () => dgamma, beta: () => dbeta };
+  },
+});
+
+function fusedBatchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): BatchNormTrainResult {
+  const [y, mean, variance] = tf.engine().runKernel(BATCH_NORM_TRAIN_KERNEL, { x, gamma, beta },
+    { epsilon: eps }) as tf.Tensor[];
+  return { y: y as tf.Tensor4D, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
 }
 
 /** Batch normalisation in eval mode with running statistics. */

@@ -1,8 +1,76 @@
+/**
+ * kdcl's native backend: tfjs backend 'kdcl-native' = the cpu backend's storage (tensors are plain JS typed
+ * arrays) and kernels, with the hot ones (conv, matmul, batch norm, elementwise, reductions) replaced by an
+ * N-API addon on oneDNN that works on those arrays in place. Build the addon with `npm run build:native`.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import type { BackendInfo } from '../index.ts';
+import { tf } from '../../tf.ts';
+import { ADDON_PATH } from './build.ts';
+import { nativeKernelConfigs, nativeKernelNames, type NativeAddon } from './kernels.ts';
+import { attachPool, BufferPool, type CpuBackendLike } from './storage.ts';
+import os from 'node:os';
 
-/** Loads kdcl's native (oneDNN) kernels as a tfjs backend. Placeholder until the addon lands. */
+export const NATIVE_BACKEND_NAME = 'kdcl-native';
+
+const require = createRequire(import.meta.url);
+
+let addon: NativeAddon | undefined;
+
+/** Loads the compiled addon, or throws an Error saying why it is not available. */
+export function loadAddon(): NativeAddon {
+  if (addon) return addon;
+  if (!existsSync(ADDON_PATH)) {
+    throw new Error('native addon not built: run `npm run build:native` (needs g++ and libdnnl-dev)');
+  }
+  try {
+    addon = require(ADDON_PATH) as NativeAddon;
+  } catch (err) {
+    const why = (err as Error).message.split('\n')[0];
+    throw new Error(`native addon failed to load (${why}): rebuild with \`npm run build:native\` (needs libdnnl-dev)`);
+  }
+  return addon;
+}
+
+/** Bytes of freed output buffers kept for reuse: KDCL_NATIVE_POOL_MB, else a quarter of RAM (at most 4 GiB). */
+function poolLimitBytes(): number {
+  const mb = Number(process.env.KDCL_NATIVE_POOL_MB);
+  if (Number.isFinite(mb) && mb >= 0 && process.env.KDCL_NATIVE_POOL_MB !== '') return mb * 2 ** 20;
+  return Math.min(os.totalmem() / 4, 4 * 2 ** 30);
+}
+
+function registerNativeBackend(native: NativeAddon): void {
+  if (tf.findBackendFactory(NATIVE_BACKEND_NAME)) return;
+  const cpuFactory = tf.findBackendFactory('cpu');
+  if (!cpuFactory) throw new Error("kdcl-native needs tfjs's cpu backend, which is not registered");
+  tf.registerBackend(NATIVE_BACKEND_NAME, () => {
+    const backend = cpuFactory() as tf.KernelBackend & CpuBackendLike & { firstUse?: boolean };
+    // The cpu backend's first write prints an 'install tfjs-node' hint meant for the plain cpu backend.
+    backend.firstUse = false;
+    attachPool(backend, new BufferPool(poolLimitBytes()));
+    return backend;
+  }, /* priority below cpu: only used when selected */ 0);
+  for (const config of nativeKernelConfigs(native, NATIVE_BACKEND_NAME)) tf.registerKernel(config);
+}
+
+/**
+ * Loads the addon, registers the 'kdcl-native' backend and makes it the active tfjs backend, with `threads`
+ * OpenMP threads for oneDNN and the addon's loops.
+ */
 export async function loadNativeBackend(
-  _threads: number,
+  threads: number,
 ): Promise<{ tfBackend: string; version: string; threads: number; details?: BackendInfo['details'] }> {
-  throw new Error('native addon not built');
+  const native = loadAddon();
+  const info = native.init(threads);
+  registerNativeBackend(native);
+  const ok = await tf.setBackend(NATIVE_BACKEND_NAME);
+  if (!ok) throw new Error(`tf.setBackend('${NATIVE_BACKEND_NAME}') returned false`);
+  await tf.ready();
+  return {
+    tfBackend: NATIVE_BACKEND_NAME,
+    version: `oneDNN ${info.onednn}`,
+    threads: info.threads,
+    details: { library: `oneDNN ${info.onednn}`, isa: info.isa, nativeKernels: nativeKernelNames(native).length },
+  };
 }
