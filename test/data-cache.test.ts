@@ -1,10 +1,10 @@
 /** The decoded-image cache: atomic writes, no re-decoding on a second load, corrupt entries detected and rebuilt. */
 import fs from 'node:fs';
 import path from 'node:path';
-import jpeg from 'jpeg-js';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { cached, readCacheEntry, writeCacheEntry, writeFileAtomic } from '../kernel-lib/data/cache.ts';
 import { loadImageNet100 } from '../kernel-lib/data/imagenet100.ts';
+import { decodeCounter } from '../kernel-lib/data/jpeg.ts';
 import { makeTempDir, tempFilesUnder, writeJpeg } from './data-helpers.ts';
 
 const WNIDS = ['n01440764', 'n01443537'];
@@ -24,22 +24,23 @@ function entryFiles(cacheDir: string): string[] {
   return (fs.readdirSync(cacheDir, { recursive: true }) as string[]).filter((f) => f.endsWith('.kdc')).map((f) => path.join(cacheDir, f));
 }
 
-afterEach(() => {
-  vi.restoreAllMocks();
-});
+/** JPEGs decoded while `action` runs. */
+async function decodesDuring(action: () => Promise<unknown>): Promise<number> {
+  const before = decodeCounter.images;
+  await action();
+  return decodeCounter.images - before;
+}
 
 describe('decoded-image cache', () => {
   it('a second load decodes no JPEG and returns the same pixels', async () => {
     const { dir, classList } = makeFolder();
     const cacheDir = makeTempDir('cache');
     const opts = { dataDir: dir, classListFile: classList, imageSize: 16, cacheDir, log: false as const };
-    const decode = vi.spyOn(jpeg, 'decode');
-    const first = await loadImageNet100(opts);
-    expect(decode).toHaveBeenCalledTimes(8);
+    let first!: Awaited<ReturnType<typeof loadImageNet100>>;
+    let second!: typeof first;
+    expect(await decodesDuring(async () => (first = await loadImageNet100(opts)))).toBe(8);
     expect(entryFiles(cacheDir).length).toBe(4); // (train, val) x 2 classes
-    decode.mockClear();
-    const second = await loadImageNet100(opts);
-    expect(decode).not.toHaveBeenCalled();
+    expect(await decodesDuring(async () => (second = await loadImageNet100(opts)))).toBe(0);
     expect(Buffer.from(second.train.images).equals(Buffer.from(first.train.images))).toBe(true);
     expect(Buffer.from(second.test.images).equals(Buffer.from(first.test.images))).toBe(true);
     expect(second.mean).toEqual(first.mean);
@@ -51,9 +52,7 @@ describe('decoded-image cache', () => {
     const opts = { dataDir: dir, classListFile: classList, imageSize: 16, cacheDir, log: false as const };
     await loadImageNet100(opts);
     writeJpeg(path.join(dir, 'train', WNIDS[0], `${WNIDS[0]}_1.JPEG`), 30, 24, 99);
-    const decode = vi.spyOn(jpeg, 'decode');
-    await loadImageNet100(opts);
-    expect(decode).toHaveBeenCalledTimes(3); // only the changed class's train block
+    expect(await decodesDuring(() => loadImageNet100(opts))).toBe(3); // only the changed class's train block
   });
 
   it.each([
@@ -73,9 +72,8 @@ describe('decoded-image cache', () => {
     const goodBytes = fs.readFileSync(victim);
     damage(victim);
     expect(readCacheEntry(victim, 'any').status).toBe('corrupt');
-    const decode = vi.spyOn(jpeg, 'decode');
-    const second = await loadImageNet100(opts);
-    expect(decode).toHaveBeenCalledTimes(3);
+    let second!: Awaited<ReturnType<typeof loadImageNet100>>;
+    expect(await decodesDuring(async () => (second = await loadImageNet100(opts)))).toBe(3);
     expect(warnings.some((w) => w.includes(victim) && reason.test(w))).toBe(true);
     expect(fs.readFileSync(victim).equals(goodBytes)).toBe(true);
     expect(Buffer.from(second.train.images).equals(Buffer.from(first.train.images))).toBe(true);

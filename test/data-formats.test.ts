@@ -5,7 +5,7 @@ import zlib from 'node:zlib';
 import jpeg from 'jpeg-js';
 import { describe, expect, it } from 'vitest';
 import { DatasetError } from '../kernel-lib/data/common.ts';
-import { JpegEncoder, decodeJpeg, jpegHeaderLength } from '../kernel-lib/data/jpeg.ts';
+import { JpegEncoder, decodeJpeg, decodeJpegs, jpegHeaderLength } from '../kernel-lib/data/jpeg.ts';
 import { centerCrop, crop, resizeArea, resizeShorterSide } from '../kernel-lib/data/resize.ts';
 import { createTar, extractTarFile, readTarFile, readTarStream } from '../kernel-lib/data/tar.ts';
 import { makeTempDir, patternImage } from './data-helpers.ts';
@@ -115,6 +115,26 @@ describe('jpeg', () => {
     // Shared header + one image's entropy data decodes to that image.
     const spliced = Buffer.concat([a.subarray(0, n), b.subarray(n)]);
     expect(Buffer.from(decodeJpeg(spliced, 'b').data).equals(Buffer.from(decodeJpeg(b, 'b').data))).toBe(true);
+  });
+  it('the decode worker pool gives the same pixels, order and first error as decoding one by one', async () => {
+    const encoder = new JpegEncoder(85);
+    const items = Array.from({ length: 150 }, (_, i) => ({ bytes: encoder.encode(patternImage(16 + (i % 5), 12, i)), source: `img-${i}.jpg` }));
+    const saved = process.env.KDCL_DECODE_THREADS;
+    process.env.KDCL_DECODE_THREADS = '3';
+    try {
+      const parallel = await decodeJpegs(items);
+      expect(parallel.length).toBe(items.length);
+      parallel.forEach((image, i) => {
+        const one = decodeJpeg(items[i].bytes, items[i].source);
+        expect([image.width, image.height]).toEqual([one.width, one.height]);
+        expect(Buffer.from(image.data).equals(Buffer.from(one.data))).toBe(true);
+      });
+      const broken = items.map((item, i) => (i === 70 || i === 120 ? { ...item, bytes: item.bytes.subarray(0, 40) } : item));
+      await expect(decodeJpegs(broken)).rejects.toThrow(/Corrupt or unsupported JPEG[\s\S]*img-70\.jpg/);
+    } finally {
+      if (saved === undefined) delete process.env.KDCL_DECODE_THREADS;
+      else process.env.KDCL_DECODE_THREADS = saved;
+    }
   });
 });
 

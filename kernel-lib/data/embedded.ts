@@ -35,7 +35,7 @@ import {
   resolveLog,
 } from './common.ts';
 import { cacheKey, cached, sha256Hex } from './cache.ts';
-import { DECODE_VERSION, JpegEncoder, decodeJpeg, jpegHeaderLength, type RgbImage } from './jpeg.ts';
+import { DECODE_VERSION, JpegEncoder, decodeJpeg, decodeJpegs, jpegHeaderLength } from './jpeg.ts';
 import { resizeArea } from './resize.ts';
 import { readTarFile } from './tar.ts';
 
@@ -223,7 +223,7 @@ export async function loadEmbedded(options: EmbeddedOptions = {}): Promise<Image
     const result = await cached(
       path.join(cacheDir, 'decoded', 'embedded', `${path.basename(entry.file, '.jpk')}-${size}.kdc`),
       key,
-      () => {
+      async () => {
         const bytes = fs.readFileSync(file);
         const actual = sha256Hex(bytes);
         if (actual !== entry.sha256) {
@@ -237,10 +237,8 @@ export async function loadEmbedded(options: EmbeddedOptions = {}): Promise<Image
         const all = [...pack.train, ...pack.test];
         const sources = [...pack.header.train.sources, ...pack.header.test.sources];
         const payload = new Uint8Array(all.length * imageBytes);
-        all.forEach((jpeg, i) => {
-          const image: RgbImage = decodeJpeg(jpeg, `${file} (image ${i}, from ${sources[i]})`);
-          payload.set(resizeArea(image, size, size).data, i * imageBytes);
-        });
+        const decoded = await decodeJpegs(all.map((jpeg, i) => ({ bytes: jpeg, source: `${file} (image ${i}, from ${sources[i]})` })));
+        decoded.forEach((image, i) => payload.set(resizeArea(image, size, size).data, i * imageBytes));
         return { payload, meta: { train: pack.train.length, test: pack.test.length } };
       },
       { warn: log, disabled: options.noCache },

@@ -6,6 +6,8 @@
  */
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import os from 'node:os';
+import { Worker } from 'node:worker_threads';
 import jpeg from 'jpeg-js';
 import { DatasetError } from './common.ts';
 import { cacheKey, cached, fileFingerprints } from './cache.ts';
@@ -17,34 +19,145 @@ export interface RgbImage {
   data: Uint8Array;
 }
 
-/** Decodes JPEG bytes to RGB. `source` (a path or archive member) is named in the error if the bytes are not a valid JPEG. */
-export function decodeJpeg(bytes: Uint8Array, source: string): RgbImage {
-  let decoded: { width: number; height: number; data: Uint8Array };
-  try {
-    decoded = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false, tolerantDecoding: false, maxMemoryUsageInMB: 1024 });
-  } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
-    throw new DatasetError(
-      `Corrupt or unsupported JPEG (${reason})`,
-      source,
-      'replace this file with a good copy from the original dataset archive (or delete it and re-extract the archive)',
-    );
-  }
+const DECODE_OPTIONS = { useTArray: true, formatAsRGBA: false, tolerantDecoding: false, maxMemoryUsageInMB: 1024 } as const;
+
+/** Number of JPEGs decoded by this process (main thread and decode workers); tests use it to prove cache hits. */
+export const decodeCounter = { images: 0 };
+
+function corruptJpeg(reason: string, source: string): DatasetError {
+  return new DatasetError(
+    `Corrupt or unsupported JPEG (${reason})`,
+    source,
+    'replace this file with a good copy from the original dataset archive (or delete it and re-extract the archive)',
+  );
+}
+
+function checkedImage(decoded: { width: number; height: number; data: Uint8Array }, source: string): RgbImage {
   const { width, height, data } = decoded;
-  if (data.length !== width * height * 3) {
-    throw new DatasetError(`JPEG decoded to ${data.length} bytes, expected ${width}x${height}x3`, source, 'replace this file with a good copy');
-  }
+  if (data.length !== width * height * 3) throw corruptJpeg(`decoded to ${data.length} bytes, expected ${width}x${height}x3`, source);
   return { width, height, data };
 }
 
-export function decodeJpegFile(file: string): RgbImage {
-  let bytes: Buffer;
+/** Decodes JPEG bytes to RGB. `source` (a path or archive member) is named in the error if the bytes are not a valid JPEG. */
+export function decodeJpeg(bytes: Uint8Array, source: string): RgbImage {
+  decodeCounter.images++;
   try {
-    bytes = fs.readFileSync(file);
+    return checkedImage(jpeg.decode(bytes, DECODE_OPTIONS), source);
+  } catch (err) {
+    if (err instanceof DatasetError) throw err;
+    throw corruptJpeg(err instanceof Error ? err.message : String(err), source);
+  }
+}
+
+export function readImageFile(file: string): Buffer {
+  try {
+    return fs.readFileSync(file);
   } catch {
     throw new DatasetError('Missing or unreadable image file', file, 'restore the file from the original dataset archive');
   }
-  return decodeJpeg(bytes, file);
+}
+
+/**
+ * Decode workers: plain CommonJS (evaluated, so they need no TypeScript loader) running the same jpeg-js decoder with
+ * the same options, hence the same pixels as decodeJpeg. Errors come back as messages and are raised in the main
+ * thread, for the first failing image in input order.
+ */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const decode = require(workerData.decoderPath);
+parentPort.on('message', ({ id, jpegs }) => {
+  const results = [];
+  const transfer = [];
+  for (const bytes of jpegs) {
+    try {
+      const image = decode(bytes, workerData.options);
+      results.push({ width: image.width, height: image.height, data: image.data });
+      transfer.push(image.data.buffer);
+    } catch (err) {
+      results.push({ error: err && err.message ? err.message : String(err) });
+    }
+  }
+  parentPort.postMessage({ id, results }, transfer);
+});
+`;
+
+type WorkerResult = { width: number; height: number; data: Uint8Array } | { error: string };
+
+class DecodePool {
+  private readonly workers: Worker[] = [];
+  /** Jobs in flight per worker: a busy worker keeps the process alive, an idle one must not. */
+  private readonly busy: number[] = [];
+  private readonly pending = new Map<number, { resolve: (r: WorkerResult[]) => void; reject: (e: unknown) => void }>();
+  private nextId = 0;
+
+  constructor(readonly size: number) {
+    const decoderPath = createRequire(import.meta.url).resolve('jpeg-js/lib/decoder.js');
+    for (let i = 0; i < size; i++) {
+      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { decoderPath, options: DECODE_OPTIONS } });
+      worker.on('message', ({ id, results }: { id: number; results: WorkerResult[] }) => {
+        if (--this.busy[i] === 0) worker.unref();
+        this.pending.get(id)?.resolve(results);
+        this.pending.delete(id);
+      });
+      worker.on('error', (err) => {
+        for (const job of this.pending.values()) job.reject(err);
+        this.pending.clear();
+        if (pool === this) pool = null;
+      });
+      worker.unref();
+      this.workers.push(worker);
+      this.busy.push(0);
+    }
+  }
+
+  run(index: number, jpegs: Uint8Array[]): Promise<WorkerResult[]> {
+    const id = this.nextId++;
+    const w = index % this.size;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      if (this.busy[w]++ === 0) this.workers[w].ref();
+      this.workers[w].postMessage({ id, jpegs });
+    });
+  }
+}
+
+let pool: DecodePool | null = null;
+
+/**
+ * Decode threads: $KDCL_DECODE_THREADS, else one per core but one (at most 8) on machines with 4+ cores, else 1
+ * (decode in the calling thread). On 2 cores the workers' own JIT warm-up and message copies cost more than they
+ * save when other work shares the cores.
+ */
+export function decodeThreads(): number {
+  const fromEnv = Number(process.env.KDCL_DECODE_THREADS);
+  if (Number.isInteger(fromEnv) && fromEnv >= 1) return fromEnv;
+  const cores = os.availableParallelism();
+  return cores >= 4 ? Math.min(8, cores - 1) : 1;
+}
+
+/** Batches smaller than this are decoded in the calling thread (a worker round trip is not worth it). */
+const MIN_PARALLEL_BATCH = 64;
+
+/**
+ * Decodes many JPEGs, spread over the decode worker pool when there are several cores. Same results, order and
+ * errors as calling decodeJpeg on each item in turn.
+ */
+export async function decodeJpegs(items: { bytes: Uint8Array; source: string }[]): Promise<RgbImage[]> {
+  const threads = decodeThreads();
+  if (threads <= 1 || items.length < MIN_PARALLEL_BATCH) return items.map((item) => decodeJpeg(item.bytes, item.source));
+  if (!pool || pool.size !== threads) pool = new DecodePool(threads);
+  const active = pool;
+  const chunkSize = Math.ceil(items.length / threads);
+  const chunks: Promise<WorkerResult[]>[] = [];
+  for (let w = 0; w * chunkSize < items.length; w++) {
+    chunks.push(active.run(w, items.slice(w * chunkSize, (w + 1) * chunkSize).map((item) => item.bytes)));
+  }
+  const results = (await Promise.all(chunks)).flat();
+  decodeCounter.images += items.length;
+  return results.map((result, i) => {
+    if ('error' in result) throw corruptJpeg(result.error, items[i].source);
+    return checkedImage(result, items[i].source);
+  });
 }
 
 interface JpegJsEncoder {
@@ -108,6 +221,9 @@ export function jpegHeaderLength(bytes: Uint8Array): number {
   throw new Error('not a JPEG: no SOS marker');
 }
 
+/** Images decoded per round trip to the worker pool in decodeJpegBlock. */
+const DECODE_SLICE = 512;
+
 /** Bump when decoding or resizing changes output, so old cache entries are rebuilt. */
 export const DECODE_VERSION = 1;
 
@@ -136,14 +252,20 @@ export async function decodeJpegBlock(options: DecodeBlockOptions): Promise<{ im
   const result = await cached(
     options.cacheFile,
     key,
-    () => {
+    async () => {
       const imageBytes = width * height * 3;
       const images = new Uint8Array(files.length * imageBytes);
-      files.forEach((file, index) => {
-        const out = options.transform(decodeJpegFile(file), file, index);
-        if (out.width !== width || out.height !== height) throw new Error(`transform gave ${out.width}x${out.height}, expected ${width}x${height}`);
-        images.set(out.data, index * imageBytes);
-      });
+      // In slices, so full-size ImageNet classes (~1300 images of ~0.5 MB decoded) never sit in memory all at once.
+      for (let from = 0; from < files.length; from += DECODE_SLICE) {
+        const slice = files.slice(from, from + DECODE_SLICE);
+        const decoded = await decodeJpegs(slice.map((file) => ({ bytes: readImageFile(file), source: file })));
+        decoded.forEach((image, k) => {
+          const index = from + k;
+          const out = options.transform(image, files[index], index);
+          if (out.width !== width || out.height !== height) throw new Error(`transform gave ${out.width}x${out.height}, expected ${width}x${height}`);
+          images.set(out.data, index * imageBytes);
+        });
+      }
       return { payload: images, meta: { count: files.length, width, height } };
     },
     { warn: options.warn, disabled: options.noCache },
