@@ -7,8 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tf } from '../kernel-lib/tf.ts';
-import { initBackend } from '../kernel-lib/backend/index.ts';
-import type { ImageDataset, ImageSplit } from '../kernel-lib/data/types.ts';
+import { initBackend, loadDataset, type ImageDataset, type ImageSplit } from '../kernel-lib/index.ts';
 import type { LossTerms, Method, StepContext } from '../kernel-lib/methods/types.ts';
 import { createMethod, methodNames } from '../kernel-lib/methods/registry.ts';
 import { createFinetune, expandLinearHead } from '../kernel-lib/methods/finetune.ts';
@@ -26,42 +25,36 @@ import {
 } from '../kernel-lib/train/index.ts';
 import { decodeCheckpoint, encodeCheckpoint } from '../kernel-lib/train/checkpoint.ts';
 
-/** Images whose colour depends on the class, plus seeded noise: learnable in a couple of epochs. */
-function split(classes: number, perClass: number, size: number, seed: number): ImageSplit {
-  const count = classes * perClass;
-  const pixel = size * size * 3;
-  const images = new Uint8Array(count * pixel);
-  const labels = new Int32Array(count);
-  let s = seed >>> 0;
-  const noise = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
-  for (let i = 0; i < count; i++) {
-    const c = i % classes;
-    labels[i] = c;
-    for (let p = 0; p < pixel; p++) {
-      const channel = p % 3;
-      const base = 40 + ((c * (channel + 1) * 67) % 170);
-      images[i * pixel + p] = Math.min(255, Math.floor(base + noise() * 50));
+/** The first `perClass` images of each class of a split (keeps the split's order). */
+function firstPerClass(split: ImageSplit, perClass: number): ImageSplit {
+  const taken = new Map<number, number>();
+  const keep: number[] = [];
+  for (let i = 0; i < split.count; i++) {
+    const n = taken.get(split.labels[i]) ?? 0;
+    if (n < perClass) {
+      keep.push(i);
+      taken.set(split.labels[i], n + 1);
     }
   }
-  return { images, labels, count, height: size, width: size, channels: 3 };
+  const pixel = split.height * split.width * 3;
+  const images = new Uint8Array(keep.length * pixel);
+  keep.forEach((src, dst) => images.set(split.images.subarray(src * pixel, (src + 1) * pixel), dst * pixel));
+  return { ...split, images, labels: Int32Array.from(keep, (i) => split.labels[i]), count: keep.length };
 }
 
-function tinyDataset(classes = 6, perClassTrain = 6, perClassTest = 4, size = 16): ImageDataset {
-  return {
-    name: 'synthetic-test',
-    train: split(classes, perClassTrain, size, 11),
-    test: split(classes, perClassTest, size, 23),
-    classNames: Array.from({ length: classes }, (_, c) => `class${c}`),
-    mean: [0.5, 0.5, 0.5],
-    std: [0.25, 0.25, 0.25],
-  };
+/** A few classes of the embedded dataset (32x32 Tiny ImageNet images), few images each: tests stay in seconds. */
+async function embeddedSubset(classes: number, perClassTrain: number, perClassTest: number): Promise<ImageDataset> {
+  const full = await loadDataset('embedded', { classesLimit: classes, log: false });
+  return { ...full, train: firstPerClass(full.train, perClassTrain), test: firstPerClass(full.test, perClassTest) };
 }
+
+let tiny: ImageDataset;
 
 const SMALL_NET = { kind: 'resnet32', width: 0.25, blocksPerStage: 1 } as const;
 
 function baseOptions(overrides: Partial<RunOptions> = {}): RunOptions {
   return {
-    dataset: tinyDataset(),
+    dataset: tiny,
     scenario: { initial: 2, increment: 2 },
     classOrder: [3, 0, 5, 1, 4, 2],
     method: 'finetune',
@@ -91,6 +84,7 @@ function tmpDir(): string {
 
 beforeAll(async () => {
   await initBackend({ log: false });
+  tiny = await embeddedSubset(6, 6, 4);
 });
 
 afterAll(() => {
@@ -203,7 +197,56 @@ describe('methods registry', () => {
   });
 });
 
-describe('training runs (tiny ResNet-32, synthetic images)', () => {
+describe('training runs (tiny ResNet-32, embedded dataset subset)', () => {
+  it('fine-tunes a narrow ResNet-32 (width 0.25, 5 blocks per stage) on two tasks through the public API', async () => {
+    const dataset = await embeddedSubset(4, 16, 10);
+    const events: ProgressEvent[] = [];
+    const run = await createRun({
+      dataset,
+      scenario: { initial: 2, increment: 2 },
+      classOrder: 'seed1993',
+      method: 'finetune',
+      backbone: { kind: 'resnet32', width: 0.25 },
+      seed: 1993,
+      optimizer: { kind: 'sgd', lr: 0.05, momentum: 0.9, weightDecay: 2e-4 },
+      schedule: { kind: 'constant' },
+      epochs: 3,
+      batchSize: 16,
+      quiet: true,
+      onProgress: (e) => events.push(e),
+    });
+    expect(run.state.nextTask).toEqual({ index: 0, start: 0, end: 2 });
+    const m0 = await run.trainTask();
+    expect(run.state.net.head.outputs).toBe(2);
+    expect(run.state.teacher).toBeNull();
+    const m1 = await run.trainTask();
+    expect(run.state.net.head.outputs).toBe(4);
+    expect(run.state.teacher).not.toBeNull();
+    expect(run.state.nextTask).toBeNull();
+    expect(run.state.dataset.classNames).toEqual(run.state.classOrder.map((c) => dataset.classNames[c]));
+
+    expect([m0.trainImages, m1.trainImages]).toEqual([32, 32]);
+    expect(m0.primary.samples).toBe(20);
+    expect(m1.primary.samples).toBe(40);
+    for (const m of [m0, m1]) {
+      expect(Object.keys(m.terms)).toEqual(['ce']);
+      expect(Number.isFinite(m.loss)).toBe(true);
+      expect(m.accuracy).toBeGreaterThanOrEqual(0);
+      expect(m.accuracy).toBeLessThanOrEqual(1);
+    }
+    const epochs = events.filter((e): e is Extract<ProgressEvent, { type: 'epoch' }> => e.type === 'epoch' && e.task === 0);
+    expect(epochs.map((e) => e.epoch)).toEqual([0, 1, 2]);
+    const metrics = run.state.metrics;
+    expect(metrics.accuracyMatrix.map((row) => row.length)).toEqual([1, 2]);
+    expect(metrics.aia).toBeCloseTo((m0.accuracy + m1.accuracy) / 2, 12);
+    expect(metrics.last).toBe(m1.accuracy);
+    // FACIL forgetting after task 1: the best earlier accuracy on task 0 (only acc[0][0]) minus the current one.
+    expect(metrics.forgetting).toBeCloseTo(metrics.accuracyMatrix[0][0] - metrics.accuracyMatrix[1][0], 12);
+    const again = run.evaluate();
+    expect(again.primary).toEqual(m1.primary);
+    run.dispose();
+  });
+
   it('is deterministic: same seed, same metrics; another seed differs', async () => {
     const a = await createRun(baseOptions());
     await a.trainTask();
