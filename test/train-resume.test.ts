@@ -17,25 +17,25 @@ afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 /** The child: one script, three modes (full | killable | resume). Same dataset, method and options in each. */
 const CHILD = `
 import { createHash } from 'node:crypto';
-import { initBackend, createRun, createMethod, losses } from ${JSON.stringify(path.join(repo, 'kernel-lib/index.ts'))};
+import { initBackend, createRun, createMethod, loadDataset, losses } from ${JSON.stringify(path.join(repo, 'kernel-lib/index.ts'))};
 import { expandLinearHead } from ${JSON.stringify(path.join(repo, 'kernel-lib/methods/finetune.ts'))};
 
 const [mode, dir] = process.argv.slice(2);
 await initBackend({ log: false });
 
-function split(classes, perClass, size, seed) {
-  const count = classes * perClass, pixel = size * size * 3;
-  const images = new Uint8Array(count * pixel), labels = new Int32Array(count);
-  let s = seed >>> 0;
-  const noise = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
-  for (let i = 0; i < count; i++) {
-    const c = i % classes; labels[i] = c;
-    for (let p = 0; p < pixel; p++) images[i * pixel + p] = Math.min(255, Math.floor(40 + ((c * ((p % 3) + 1) * 67) % 170) + noise() * 50));
+// A few classes of the embedded dataset, the first few images of each.
+function firstPerClass(split, perClass) {
+  const taken = new Map(), keep = [];
+  for (let i = 0; i < split.count; i++) {
+    const n = taken.get(split.labels[i]) ?? 0;
+    if (n < perClass) { keep.push(i); taken.set(split.labels[i], n + 1); }
   }
-  return { images, labels, count, height: size, width: size, channels: 3 };
+  const pixel = split.height * split.width * 3, images = new Uint8Array(keep.length * pixel);
+  keep.forEach((src, dst) => images.set(split.images.subarray(src * pixel, (src + 1) * pixel), dst * pixel));
+  return { ...split, images, labels: Int32Array.from(keep, (i) => split.labels[i]), count: keep.length };
 }
-const dataset = { name: 'synthetic-resume', train: split(6, 8, 16, 5), test: split(6, 4, 16, 9),
-  classNames: ['a', 'b', 'c', 'd', 'e', 'f'], mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] };
+const full = await loadDataset('embedded', { classesLimit: 6, log: false });
+const dataset = { ...full, train: firstPerClass(full.train, 8), test: firstPerClass(full.test, 4) };
 
 // Replay (herding, shared budget) + logit KD from the teacher + method randomness and state: everything resume must restore.
 const base = createMethod('finetune');
