@@ -216,7 +216,9 @@ describe('training runs (tiny ResNet-32, embedded dataset subset)', () => {
       onProgress: (e) => events.push(e),
     });
     expect(run.state.nextTask).toEqual({ index: 0, start: 0, end: 2 });
+    expect(run.state.currentTask).toBeNull();
     const m0 = await run.trainTask();
+    expect(run.state.currentTask).toEqual({ index: 0, start: 0, end: 2 });
     expect(run.state.net.head.outputs).toBe(2);
     expect(run.state.teacher).toBeNull();
     const m1 = await run.trainTask();

@@ -65,6 +65,9 @@ export interface RunOptions {
  * other PyCIL methods share up to the epoch counts: task 0 runs 200 epochs of SGD (lr 0.1, momentum 0.9,
  * weight decay 5e-4) with milestones [60, 120, 170] and decay 0.1; later tasks 80 epochs (lr 0.1, weight decay
  * 2e-4, milestones [40, 70]); batch size 128.
+ * FACIL's defaults (src/main_incremental.py: 200 epochs, lr 0.1, momentum 0, weight decay 0, gradient clipping
+ * 10000, lr divided by 3 on a validation plateau of 5 epochs) are not the default here: the plateau schedule
+ * needs a validation split, which kdcl's runs do not hold out; SGD's `clipGradNorm` gives FACIL's clipping.
  */
 export const DEFAULTS = {
   initOptimizer: { kind: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 5e-4 } satisfies OptimizerSpec,

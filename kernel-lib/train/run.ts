@@ -69,6 +69,8 @@ export interface RunState {
   readonly metrics: RunMetrics;
   /** Per-task evaluations (predictions and targets, for confusion matrices and bias analyses). */
   readonly evaluations: Evaluation[];
+  /** The task being trained (while trainTask() runs), else the last completed one (null before the first). */
+  readonly currentTask: TaskSpec | null;
   /** Tasks completed so far, and the task trainTask() trains next (null when all are done). */
   readonly completedTasks: number;
   readonly nextTask: TaskSpec | null;
@@ -179,6 +181,9 @@ class CilRun implements Run {
       },
       get evaluations() {
         return self.evaluations;
+      },
+      get currentTask() {
+        return self.data.scenario.tasks[self.busy ? self.completed : self.completed - 1] ?? null;
       },
       get completedTasks() {
         return self.completed;
