@@ -1,11 +1,13 @@
 /** The decoded-image cache: atomic writes, no re-decoding on a second load, corrupt entries detected and rebuilt. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { cached, readCacheEntry, writeCacheEntry, writeFileAtomic } from '../kernel-lib/data/cache.ts';
 import { loadImageNet100 } from '../kernel-lib/data/imagenet100.ts';
 import { decodeCounter } from '../kernel-lib/data/jpeg.ts';
-import { makeTempDir, tempFilesUnder, writeJpeg } from './data-helpers.ts';
+import { makeTempDir, removeTempDirs, tempFilesUnder, writeJpeg } from './data-helpers.ts';
+
+afterAll(removeTempDirs);
 
 const WNIDS = ['n01440764', 'n01443537'];
 

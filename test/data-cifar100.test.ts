@@ -14,8 +14,11 @@ import {
   cifarPixel,
   makeCifarArchive,
   makeTempDir,
+  removeTempDirs,
   tempFilesUnder,
 } from './data-helpers.ts';
+
+afterAll(removeTempDirs);
 
 const archive = makeCifarArchive();
 const archiveMd5 = crypto.createHash('md5').update(archive).digest('hex');

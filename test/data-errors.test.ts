@@ -5,12 +5,14 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { DatasetError, loadDataset } from '../kernel-lib/data/index.ts';
 import { buildPack, parsePack } from '../kernel-lib/data/embedded.ts';
 import { sha256Hex } from '../kernel-lib/data/cache.ts';
 import { JpegEncoder } from '../kernel-lib/data/jpeg.ts';
-import { cifarMembers, makeTempDir, patternImage, tempFilesUnder, writeJpeg } from './data-helpers.ts';
+import { cifarMembers, makeTempDir, patternImage, removeTempDirs, tempFilesUnder, writeJpeg } from './data-helpers.ts';
+
+afterAll(removeTempDirs);
 
 function expectDatasetError(err: unknown, subject: string | RegExp, problem: RegExp): DatasetError {
   expect(err).toBeInstanceOf(DatasetError);

@@ -3,12 +3,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import jpeg from 'jpeg-js';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { DatasetError } from '../kernel-lib/data/common.ts';
 import { JpegEncoder, decodeJpeg, decodeJpegs, jpegHeaderLength } from '../kernel-lib/data/jpeg.ts';
 import { centerCrop, crop, resizeArea, resizeShorterSide } from '../kernel-lib/data/resize.ts';
 import { createTar, extractTarFile, readTarFile, readTarStream } from '../kernel-lib/data/tar.ts';
-import { makeTempDir, patternImage } from './data-helpers.ts';
+import { makeTempDir, patternImage, removeTempDirs } from './data-helpers.ts';
+
+afterAll(removeTempDirs);
 
 async function* chunked(bytes: Buffer, size: number): AsyncGenerator<Buffer> {
   for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);

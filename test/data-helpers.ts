@@ -10,8 +10,17 @@ import { REPO_ROOT } from '../kernel-lib/data/common.ts';
 export const SHARED_TINY_IMAGENET = path.resolve(REPO_ROOT, '../shared/data/tiny-imagenet-200');
 export const HAVE_SHARED_TINY_IMAGENET = fs.existsSync(path.join(SHARED_TINY_IMAGENET, 'tiny-imagenet-200-train.tar.gz'));
 
+const tempDirs: string[] = [];
+
+/** A fresh folder under the OS temp dir; removeTempDirs() deletes all of them (call it in afterAll). */
 export function makeTempDir(tag: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `kdcl-${tag}-`));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `kdcl-${tag}-`));
+  tempDirs.push(dir);
+  return dir;
+}
+
+export function removeTempDirs(): void {
+  for (const dir of tempDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
 }
 
 /** Every file under `dir` whose name marks it as a temp file of an atomic write. */

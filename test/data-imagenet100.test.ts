@@ -1,12 +1,14 @@
 /** ImageNet-100 loader on a tiny generated folder of JPEGs in the ImageNet layout. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { IMAGENET100_CLASS_LIST, loadImageNet100, readClassList } from '../kernel-lib/data/imagenet100.ts';
 import { decodeJpeg } from '../kernel-lib/data/jpeg.ts';
 import { centerCrop, resizeShorterSide } from '../kernel-lib/data/resize.ts';
 import { DatasetError } from '../kernel-lib/data/common.ts';
-import { makeTempDir, writeJpeg } from './data-helpers.ts';
+import { makeTempDir, removeTempDirs, writeJpeg } from './data-helpers.ts';
+
+afterAll(removeTempDirs);
 
 const WNIDS = ['n01440764', 'n01443537', 'n01484850'];
 

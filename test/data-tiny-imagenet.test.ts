@@ -4,11 +4,16 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import zlib from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadTinyImageNet, readTinyImageNetIndex, resolveTinyImageNetRoot } from '../kernel-lib/data/tiny-imagenet.ts';
 import { DatasetError, resizeArea } from '../kernel-lib/data/index.ts';
 import type { ImageDataset } from '../kernel-lib/data/types.ts';
-import { HAVE_SHARED_TINY_IMAGENET, SHARED_TINY_IMAGENET, makeTempDir } from './data-helpers.ts';
+import { HAVE_SHARED_TINY_IMAGENET, SHARED_TINY_IMAGENET, makeTempDir, patternImage, removeTempDirs } from './data-helpers.ts';
+import { createTar } from '../kernel-lib/data/tar.ts';
+import { JpegEncoder } from '../kernel-lib/data/jpeg.ts';
+
+afterAll(removeTempDirs);
 
 const reason = `the real Tiny ImageNet archives are not at ${SHARED_TINY_IMAGENET}`;
 
@@ -93,5 +98,47 @@ describe('Tiny ImageNet-200, bad input', () => {
     expect(err).toBeInstanceOf(DatasetError);
     expect(err.message).toMatch(/Line 2 names wnid 'n09999999'/);
     expect(err.message).toContain('val_annotations.txt');
+  });
+});
+
+describe('Tiny ImageNet-200 from generated archives in the official layout', () => {
+  /** Two classes, 3 train + 2 val images each, split into train and val archives like ../shared's. */
+  function makeArchives(): string {
+    const dir = makeTempDir('tiny-arch');
+    const encoder = new JpegEncoder(90);
+    const wnids = ['n00000002', 'n00000001'];
+    const jpeg = (seed: number) => encoder.encode(patternImage(64, 64, seed));
+    const train = wnids.flatMap((w, c) => [2, 0, 1].map((k) => ({ name: `tiny-imagenet-200/train/${w}/images/${w}_${k}.JPEG`, data: jpeg(c * 10 + k) })));
+    const annotations = ['val_3.JPEG\tn00000002\t0\t0\t9\t9', 'val_0.JPEG\tn00000001\t0\t0\t9\t9', 'val_1.JPEG\tn00000002\t0\t0\t9\t9', 'val_2.JPEG\tn00000001\t0\t0\t9\t9'];
+    const val = [
+      { name: 'tiny-imagenet-200/wnids.txt', data: Buffer.from(wnids.join('\n') + '\n') },
+      { name: 'tiny-imagenet-200/words.txt', data: Buffer.from('n00000001\tfirst thing, other\nn00000002\tsecond thing\nn00000003\tunused\n') },
+      { name: 'tiny-imagenet-200/val/val_annotations.txt', data: Buffer.from(annotations.join('\n') + '\n') },
+      ...[0, 1, 2, 3].map((k) => ({ name: `tiny-imagenet-200/val/images/val_${k}.JPEG`, data: jpeg(100 + k) })),
+    ];
+    fs.writeFileSync(path.join(dir, 'tiny-imagenet-200-train.tar.gz'), zlib.gzipSync(createTar(train)));
+    fs.writeFileSync(path.join(dir, 'tiny-imagenet-200-val.tar.gz'), zlib.gzipSync(createTar(val)));
+    return dir;
+  }
+
+  it('extracts once into the cache folder, removing abandoned partial extractions, and loads', async () => {
+    const dataDir = makeArchives();
+    const cacheDir = makeTempDir('tiny-cache');
+    const abandoned = path.join(cacheDir, 'tiny-imagenet-200-extracted.tmp-999999999-0000');
+    fs.mkdirSync(path.join(abandoned, 'tiny-imagenet-200'), { recursive: true });
+    const lines: string[] = [];
+    const ds = await loadTinyImageNet({ dataDir, cacheDir, log: (line) => lines.push(line) });
+    expect(fs.existsSync(abandoned)).toBe(false);
+    expect(lines.filter((l) => l.startsWith('extracted')).length).toBe(2);
+    expect(ds.classNames).toEqual(['first thing', 'second thing']);
+    expect([ds.train.count, ds.test.count, ds.train.height]).toEqual([6, 4, 64]);
+    expect(Array.from(ds.train.labels)).toEqual([0, 0, 0, 1, 1, 1]);
+    expect(Array.from(ds.test.labels)).toEqual([0, 0, 1, 1]);
+    expect(fs.existsSync(path.join(cacheDir, 'tiny-imagenet-200-extracted', 'tiny-imagenet-200', 'train', 'n00000001', 'images', 'n00000001_2.JPEG'))).toBe(true);
+
+    lines.length = 0;
+    const again = await loadTinyImageNet({ dataDir, cacheDir, log: (line) => lines.push(line) });
+    expect(lines).toEqual([]);
+    expect(Buffer.from(again.train.images).equals(Buffer.from(ds.train.images))).toBe(true);
   });
 });

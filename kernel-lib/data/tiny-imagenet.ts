@@ -92,6 +92,7 @@ export async function extractTinyImageNet(archiveDir: string, cacheDir: string, 
   const markerFile = path.join(target, MARKER);
   if (isFile(markerFile) && fs.readFileSync(markerFile, 'utf8') === stamp) return root;
   fs.mkdirSync(cacheDir, { recursive: true });
+  removeAbandonedTemps(target);
   const temp = tempPathFor(target);
   try {
     for (const name of TINY_IMAGENET_ARCHIVES) {
@@ -119,6 +120,25 @@ export async function extractTinyImageNet(archiveDir: string, cacheDir: string, 
     fs.rmSync(temp, { recursive: true, force: true });
   }
   return root;
+}
+
+/** Deletes `<target>.tmp-<pid>-*` folders left by extractions whose process no longer runs (killed mid-way). */
+function removeAbandonedTemps(target: string): void {
+  const prefix = `${path.basename(target)}.tmp-`;
+  for (const name of fs.readdirSync(path.dirname(target))) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(name.slice(prefix.length).split('-')[0]);
+    if (Number.isInteger(pid) && !processRuns(pid)) fs.rmSync(path.join(path.dirname(target), name), { recursive: true, force: true });
+  }
+}
+
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** The official-layout root for the options, extracting archives if that is what `dataDir` holds. */
