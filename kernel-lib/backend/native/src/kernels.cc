@@ -301,7 +301,12 @@ void binary_loop(int rank, const int64_t* shape, const float* a, const int64_t* 
 template <class F>
 void unary_loop(int64_t size, const float* x, float* out, F f) {
   parallel_chunks(size, 1, [&](int64_t begin, int64_t end, int) {
-    for (int64_t i = begin; i < end; ++i) out[i] = f(x[i]);
+    // Local copies: otherwise the compiler must assume `out` may alias the closure (e.g. step's alpha) and
+    // reloads it every element instead of vectorising.
+    const F fn = f;
+    const float* __restrict src = x;
+    float* __restrict dst = out;
+    for (int64_t i = begin; i < end; ++i) dst[i] = fn(src[i]);
   });
 }
 
@@ -330,7 +335,11 @@ void unary(UnaryOp op, int64_t size, const float* x, float* out, float alpha) {
   switch (op) {
     // tfjs's relu keeps NaN; step maps NaN to NaN.
     case UnaryOp::Relu: return unary_loop(size, x, out, [](float v) { return v < 0.f ? 0.f : v; });
-    case UnaryOp::Step: return unary_loop(size, x, out, [alpha](float v) { return v != v ? v : (v > 0.f ? 1.f : alpha); });
+    case UnaryOp::Step:
+      return unary_loop(size, x, out, [alpha](float v) {
+        const float s = v > 0.f ? 1.f : alpha;
+        return std::isnan(v) ? v : s;
+      });
     case UnaryOp::Neg: return unary_loop(size, x, out, [](float v) { return -v; });
     case UnaryOp::Square: return unary_loop(size, x, out, [](float v) { return v * v; });
     case UnaryOp::Sqrt: return unary_loop(size, x, out, [](float v) { return std::sqrt(v); });
