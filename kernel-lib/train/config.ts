@@ -43,7 +43,8 @@ export interface RunOptions {
   augment?: boolean;
   /**
    * A fresh optimiser (zero momentum) each task, as PyCIL and FACIL build a new torch.optim object per task.
-   * With false, the main stage's optimiser state carries over to the next task (and is restored on resume).
+   * With false, the main stage's optimiser slots (momentum, Adam moments) carry over to the next task, which
+   * uses its own spec (lr, weight decay), and are restored on resume; a change of optimiser kind starts fresh.
    */
   resetOptimizerEachTask?: boolean;
   /** Folder for per-task checkpoints (task-NNN.kdcl). No checkpoints when absent. */

@@ -13,7 +13,7 @@
  */
 import { tf } from '../tf.ts';
 import { backendInfo } from '../backend/index.ts';
-import type { ImageDataset, ImageSplit } from '../data/types.ts';
+import type { ImageDataset } from '../data/types.ts';
 import type {
   Batch,
   LossTerms,
@@ -290,21 +290,21 @@ class CilRun implements Run {
 
     const first = t === 0;
     const spec = first ? this.training.initOptimizer : this.training.optimizer;
-    const mainOptimizer = this.training.resetOptimizerEachTask ? new Optimizer(spec) : (this.carriedOptimizer ??= new Optimizer(spec));
+    const mainOptimizer = this.mainOptimizer(spec);
     let mainStage: StageSummary;
     try {
       mainStage = await this.runStage(
-          ctx,
-          {
-            data,
-            epochs: first ? this.training.initEpochs : this.training.epochs,
-            learningRate: spec.lr,
-            optimizer: spec,
-            schedule: first ? this.training.initSchedule : this.training.schedule,
-            lossTerms: (step) => this.method.lossTerms(step),
-            prepareBatch: this.method.prepareBatch?.bind(this.method),
-            stage: 'train',
-          },
+        ctx,
+        {
+          data,
+          epochs: first ? this.training.initEpochs : this.training.epochs,
+          learningRate: spec.lr,
+          optimizer: spec,
+          schedule: first ? this.training.initSchedule : this.training.schedule,
+          lossTerms: (step) => this.method.lossTerms(step),
+          prepareBatch: this.method.prepareBatch?.bind(this.method),
+          stage: 'train',
+        },
         stageCounts,
         mainOptimizer,
       );
@@ -346,6 +346,27 @@ class CilRun implements Run {
     this.progress({ type: 'task-end', task: t, tasks, accuracy: metrics.accuracy, seconds: metrics.seconds });
     if (this.options.checkpointDir) this.writeCheckpoint(mainOptimizer);
     return metrics;
+  }
+
+  /**
+   * The main stage's optimiser: a fresh one per task, or (resetOptimizerEachTask: false) one with this task's spec
+   * that takes over the previous task's slots (momentum / Adam moments).
+   */
+  private mainOptimizer(spec: OptimizerSpec): Optimizer {
+    const optimizer = new Optimizer(spec);
+    if (this.training.resetOptimizerEachTask) return optimizer;
+    const previous = this.carriedOptimizer;
+    if (previous) {
+      const state = previous.getState();
+      try {
+        if (state.kind === spec.kind) optimizer.setState(state);
+      } finally {
+        disposeTensorsIn(state);
+      }
+      previous.dispose();
+    }
+    this.carriedOptimizer = optimizer;
+    return optimizer;
   }
 
   /** One stage: the epochs over `opts.data` with an optimiser of its own (or the given one). */
@@ -581,7 +602,8 @@ class CilRun implements Run {
     const optimizerState = ckpt.optimizer as OptimizerState | null;
     if (optimizerState) {
       if (!this.training.resetOptimizerEachTask) {
-        this.carriedOptimizer = new Optimizer(this.training.optimizer);
+        // The spec is replaced by the next task's in mainOptimizer(); only the slots matter here.
+        this.carriedOptimizer = new Optimizer(optimizerState.kind === 'adam' ? { kind: 'adam', lr: 1 } : { kind: 'sgd', lr: 1 });
         this.carriedOptimizer.setState(optimizerState);
       }
       disposeTensorsIn(optimizerState);
