@@ -4,7 +4,7 @@
  * tfjs-backend-wasm 4.22 runs inference well (its Conv2D and plain MatMul are XNNPACK) but training needs kernels
  * it lacks or runs on slow paths:
  * - Conv2DBackpropFilter: missing. Written as one Conv2D where batch and channels swap roles (1x1: a plain matMul).
- * - Conv2DBackpropInput: present, but a naive loop 5-8x slower than Conv2D. Rewritten as Conv2Ds of dy with the
+ * - Conv2DBackpropInput: present, but a naive loop, 4-10x slower than Conv2D on ResNet-32 shapes. Rewritten as Conv2Ds of dy with the
  *   spatially flipped, in/out-transposed filter, one per stride phase (no zeros inserted into dy).
  * - BatchMatMul / _FusedMatMul with transposeA or transposeB (every matMul gradient uses one): about 10x slower
  *   than the plain product on large operands. Rewritten as an explicit Transpose followed by the plain product.
