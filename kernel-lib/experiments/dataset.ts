@@ -71,7 +71,7 @@ export function sliceDataset(ds: ImageDataset, profile: Pick<Profile, 'classes' 
 
 async function defaultLoader(): Promise<DatasetLoader> {
   // Loaded on demand: the data module is heavy (archive readers, JPEG) and tests inject their own loader.
-  const data = (await import('../data')) as { loadDataset: DatasetLoader };
+  const data = (await import('../data/index')) as { loadDataset: DatasetLoader };
   return data.loadDataset;
 }
 

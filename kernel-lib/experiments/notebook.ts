@@ -1,6 +1,7 @@
 /**
  * What the experiment notebooks call: their parameters (environment variables, so `npm run reproduce` can inject
  * them into a headless run), and the display of an outcome (table as HTML, charts as vega-lite + SVG, verdict).
+ * Notebooks import this as './kernel-lib/experiments/index': tslab's module loader resolves files, not folders.
  */
 import { displayBundle, displayHtml } from '../viz/display';
 import { showChart } from '../viz/charts';
@@ -42,11 +43,9 @@ export function showTable(outcome: ExperimentOutcome): void {
   displayHtml(outcome.table.toHTML(), outcome.table.toMarkdown());
 }
 
-/** Shows the experiment's charts (vega-lite bundle with an SVG fallback); returns the SVGs. */
-export async function showCharts(outcome: ExperimentOutcome): Promise<string[]> {
-  const svgs: string[] = [];
-  for (const chart of experimentCharts(outcome.experiment, outcome.results.runs)) svgs.push(await showChart(chart.spec));
-  return svgs;
+/** Shows the experiment's charts (vega-lite bundle with an SVG fallback). Returns nothing: a notebook prints a cell's last value. */
+export async function showCharts(outcome: ExperimentOutcome): Promise<void> {
+  for (const chart of experimentCharts(outcome.experiment, outcome.results.runs)) await showChart(chart.spec);
 }
 
 /** Shows the verdict on the experiment's claim as one markdown sentence. */

@@ -10,7 +10,7 @@
  *   quick  about 1-2 hours on 2 cores: the embedded dataset (or Tiny ImageNet at 32x32), full-width ResNet-32
  *   paper  the real datasets, reference backbones and epochs (PyCIL's CIFAR-100 recipe): for GPU machines
  */
-import type { BackboneSpec } from '../models';
+import type { BackboneSpec } from '../models/index';
 import type { OptimizerSpec, ScheduleSpec } from '../train/optim';
 
 export const DATASET_NAMES = ['embedded', 'tiny-imagenet', 'cifar100', 'imagenet100'] as const;

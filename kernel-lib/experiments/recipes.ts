@@ -3,7 +3,7 @@
  * profile applies it. Methods without one train with PyCIL's shared recipe (kernel-lib/train/config.ts DEFAULTS),
  * which is the paper profile's.
  */
-import type { BackboneSpec } from '../models';
+import type { BackboneSpec } from '../models/index';
 import type { OptimizerSpec, ScheduleSpec } from '../train/optim';
 import { IL2A_TRAINING } from '../methods/il2a';
 import { LUCIR_TRAINING } from '../methods/lucir';

@@ -18,7 +18,7 @@ function writeText(file: string, text: string): void {
 
 function cell(value: unknown): string {
   if (value === null || value === undefined || (typeof value === 'number' && !Number.isFinite(value))) return '—';
-  if (typeof value === 'number') return Number.isInteger(value) ? String(value) : value.toFixed(2);
+  if (typeof value === 'number') return value.toFixed(2);
   return String(value).replace(/\|/g, '\\|').replace(/\n/g, ' ');
 }
 

@@ -10,16 +10,17 @@
  *   checkpoints/<run>/task-NNN.kdcl   latest checkpoint of each run (createRun's resume format)
  *   runs/<run>.json                   each finished run's result
  *   results.json, results.csv         every run of the experiment; curves.csv: accuracy after each task
+ *   run.log                           the progress lines of every session
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import type * as aq from 'arquero';
-import { backendInfo, initBackend } from '../backend';
+import { backendInfo, initBackend } from '../backend/index';
 import type { ImageDataset } from '../data/types';
 import { createMethod, methodNames } from '../methods/registry';
 import type { Method } from '../methods/types';
 import { repoRoot } from '../paths';
-import { createRun, type ProgressEvent, type RunMetrics, type RunOptions } from '../train';
+import { createRun, type ProgressEvent, type RunMetrics, type RunOptions } from '../train/index';
 import { writeFileAtomic } from '../train/checkpoint';
 import { curvesTable, experimentTable, runsTable, verdict } from './analysis';
 import { loadExperimentDataset, type DatasetLoader } from './dataset';
@@ -277,13 +278,17 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Expe
 
   const outDir = path.resolve(options.outDir ?? defaultOutDir(experiment.name, profile.name, datasetName));
   const verbosity = options.verbosity ?? 'tasks';
-  const say = (line: string) => {
-    if (verbosity !== 'none') console.log(line);
-  };
   if (options.resume === false) {
-    for (const sub of ['checkpoints', 'runs']) fs.rmSync(path.join(outDir, sub), { recursive: true, force: true });
+    for (const sub of ['checkpoints', 'runs', 'run.log']) fs.rmSync(path.join(outDir, sub), { recursive: true, force: true });
   }
   fs.mkdirSync(outDir, { recursive: true });
+  // Every progress line also goes to run.log (followed by `npm run reproduce` while a notebook runs headlessly).
+  const logFile = path.join(outDir, 'run.log');
+  const say = (line: string, level: 'runs' | 'tasks' = 'runs') => {
+    fs.appendFileSync(logFile, `${line}\n`);
+    if (verbosity === 'none' || (level === 'tasks' && verbosity === 'runs')) return;
+    console.log(line);
+  };
 
   // Idempotent: a notebook or test that picked a backend keeps it.
   await initBackend({ log: verbosity !== 'none' });
@@ -315,7 +320,7 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Expe
           onProgress: (event: ProgressEvent) => {
             if (event.type !== 'task-end') return;
             options.onEvent?.({ type: 'task-end', index, total, run: spec, seed, task: event.task, tasks: event.tasks, accuracy: event.accuracy, seconds: event.seconds });
-            if (verbosity === 'tasks') say(`    task ${event.task + 1}/${event.tasks}: accuracy ${pct(event.accuracy)} (${event.seconds.toFixed(1)} s)`);
+            say(`    task ${event.task + 1}/${event.tasks}: accuracy ${pct(event.accuracy)} (${event.seconds.toFixed(1)} s)`, 'tasks');
           },
         });
         const tasks = run.state.tasks.length;

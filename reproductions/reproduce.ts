@@ -1,0 +1,175 @@
+/**
+ * Headless reproduction of one of the survey's experiments:
+ *
+ *   npm run reproduce                       the main comparison, smoke profile, embedded dataset (the README's job)
+ *   npm run reproduce -- <experiment> [--profile ci|smoke|quick|paper] [--dataset embedded|tiny-imagenet|cifar100|imagenet100]
+ *                        [--data-dir DIR] [--out DIR] [--methods a,b] [--fresh] [--in-process]
+ *
+ * It executes the experiment's notebook (notebooks/0N-*.ipynb) with nbclient on the tslab kernel, parameters
+ * injected as environment variables (KDCL_PROFILE, KDCL_DATASET, KDCL_DATA_DIR, KDCL_OUT, KDCL_METHODS, KDCL_FRESH),
+ * and writes into reproductions/runs/<experiment>-<profile>-<dataset>/ (or --out): the executed notebook, results
+ * JSON + CSV, figures as SVG and REPORT.md. It prints the experiment's table at the end. Without Jupyter (Python with
+ * nbclient) or tslab it runs the same experiment in-process with the same runner, and says so. An interrupted
+ * reproduction resumes from its checkpoints when run again (--fresh starts over).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  EXPERIMENT_NAMES,
+  checkDatasetName,
+  defaultOutDir,
+  getExperiment,
+  getProfile,
+  markdownTable,
+  readOutcome,
+  runExperiment,
+  writeReport,
+  type ExperimentOutcome,
+} from '../kernel-lib/experiments/index.ts';
+import { ROOT, executeNotebook, notebookRunner } from './notebook-exec.ts';
+
+interface Args {
+  experiment: string;
+  profile: string;
+  dataset?: string;
+  dataDir?: string;
+  out?: string;
+  methods?: string[];
+  fresh: boolean;
+  inProcess: boolean;
+}
+
+const USAGE = `usage: npm run reproduce -- [experiment] [--profile ci|smoke|quick|paper] [--dataset embedded|tiny-imagenet|cifar100|imagenet100]
+                            [--data-dir DIR] [--out DIR] [--methods a,b] [--fresh] [--in-process]
+experiments: ${EXPERIMENT_NAMES.join(', ')} (default main-comparison)`;
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { experiment: 'main-comparison', profile: 'smoke', fresh: false, inProcess: false };
+  const positional: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined || v.startsWith('--')) throw new Error(`${arg} needs a value\n${USAGE}`);
+      return v;
+    };
+    switch (arg) {
+      case '--profile': args.profile = value(); break;
+      case '--dataset': args.dataset = value(); break;
+      case '--data-dir': args.dataDir = path.resolve(value()); break;
+      case '--out': args.out = path.resolve(value()); break;
+      case '--methods': args.methods = value().split(',').map((m) => m.trim()).filter(Boolean); break;
+      case '--fresh': args.fresh = true; break;
+      case '--in-process': args.inProcess = true; break;
+      case '-h':
+      case '--help':
+        console.log(USAGE);
+        process.exit(0);
+        break;
+      default:
+        if (arg.startsWith('-')) throw new Error(`unknown option '${arg}'\n${USAGE}`);
+        positional.push(arg);
+    }
+  }
+  if (positional.length > 1) throw new Error(`one experiment at a time, got ${positional.join(', ')}\n${USAGE}`);
+  if (positional[0]) args.experiment = positional[0];
+  return args;
+}
+
+/** Prints the lines appended to a file while `task` runs. */
+async function following<T>(file: string, task: Promise<T>): Promise<T> {
+  let offset = fs.existsSync(file) ? fs.statSync(file).size : 0;
+  const flush = () => {
+    if (!fs.existsSync(file)) return;
+    const size = fs.statSync(file).size;
+    if (size <= offset) return;
+    const fd = fs.openSync(file, 'r');
+    const buffer = Buffer.alloc(size - offset);
+    fs.readSync(fd, buffer, 0, buffer.length, offset);
+    fs.closeSync(fd);
+    offset = size;
+    process.stdout.write(buffer.toString('utf8'));
+  };
+  const timer = setInterval(flush, 1000);
+  try {
+    return await task;
+  } finally {
+    clearInterval(timer);
+    flush();
+  }
+}
+
+async function runNotebook(args: Args, python: string, outDir: string, dataset: string): Promise<{ notebook: string }> {
+  const experiment = getExperiment(args.experiment);
+  const source = path.join(ROOT, 'notebooks', experiment.notebook);
+  if (!fs.existsSync(source)) throw new Error(`notebook ${source} is missing (generate it with \`npx tsx scripts/make-notebooks.ts\`)`);
+  const executed = path.join(outDir, experiment.notebook);
+  const env: Record<string, string> = {
+    KDCL_PROFILE: args.profile,
+    KDCL_DATASET: dataset,
+    KDCL_OUT: outDir,
+    ...(args.dataDir ? { KDCL_DATA_DIR: args.dataDir } : {}),
+    ...(args.methods ? { KDCL_METHODS: args.methods.join(',') } : {}),
+    ...(args.fresh ? { KDCL_FRESH: '1' } : {}),
+  };
+  console.log(`[kdcl] executing notebooks/${experiment.notebook} with nbclient (${python}) on the tslab kernel`);
+  const result = await following(path.join(outDir, 'run.log'), executeNotebook(source, executed, { python, env }));
+  if (result.exitCode !== 0 || result.errors.length) {
+    throw new Error(
+      `the notebook failed (nbclient exit ${result.exitCode})${result.errors.length ? `:\n  ${result.errors.join('\n  ')}` : ''}\n` +
+        `  executed copy: ${executed}`,
+    );
+  }
+  return { notebook: executed };
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const args = parseArgs(process.argv.slice(2));
+  // Names first: a typo fails now, with the valid names, not after minutes of setup.
+  const experiment = getExperiment(args.experiment);
+  const profile = getProfile(args.profile);
+  const dataset = checkDatasetName(args.dataset ?? profile.dataset);
+  const outDir = args.out ?? defaultOutDir(experiment.name, profile.name, dataset);
+  fs.mkdirSync(outDir, { recursive: true });
+
+  let outcome: ExperimentOutcome;
+  let executedBy: string;
+  const runner = args.inProcess ? { reason: '--in-process was given' } : notebookRunner();
+  const why = 'reason' in runner ? runner.reason : null;
+  if ('python' in runner) {
+    const { notebook } = await runNotebook(args, runner.python, outDir, dataset);
+    outcome = readOutcome(outDir);
+    executedBy = `\`npm run reproduce\`: notebook ${experiment.notebook} executed with nbclient on the tslab kernel (executed copy: ${path.basename(notebook)})`;
+  } else {
+    console.log(`[kdcl] not executing the notebook: ${why}. Running the experiment in-process with the same runner instead.`);
+    outcome = await runExperiment({
+      experiment: experiment.name,
+      profile: profile.name,
+      dataset,
+      dataDir: args.dataDir,
+      outDir,
+      methods: args.methods,
+      resume: !args.fresh,
+      verbosity: 'tasks',
+    });
+    executedBy = `\`npm run reproduce\`, in-process (${why})`;
+  }
+  const { report, figures } = await writeReport(outcome, { executedBy });
+  const minutes = (Date.now() - started) / 60000;
+
+  console.log(`\n${experiment.title} (survey ${experiment.surveyTable}), profile ${profile.name}, dataset ${dataset}:\n`);
+  console.log(markdownTable(outcome.table));
+  console.log(`\n${outcome.verdict}`);
+  const failed = outcome.results.runs.filter((r) => r.status === 'failed');
+  if (failed.length) console.log(`\n${failed.length} run(s) failed: ${failed.map((r) => r.id).join(', ')} (see REPORT.md)`);
+  console.log(`\nwall time ${minutes.toFixed(1)} min; backend ${outcome.results.backend}`);
+  console.log(`report: ${path.relative(process.cwd(), report)}; figures: ${figures.map((f) => path.relative(process.cwd(), f)).join(', ')}`);
+  console.log(`results: ${path.relative(process.cwd(), outcome.files.json)}, ${path.relative(process.cwd(), outcome.files.csv)}`);
+  if (failed.length) process.exitCode = 1;
+}
+
+main().catch((err) => {
+  console.error(`reproduce: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

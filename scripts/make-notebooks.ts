@@ -1,0 +1,197 @@
+/**
+ * Generates the notebooks under notebooks/ (without outputs) from their definitions, so they stay thin, uniform
+ * and reviewable as code:
+ *
+ *   npx tsx scripts/make-notebooks.ts            writes every notebook
+ *   npx tsx scripts/make-notebooks.ts --check    fails if a committed notebook differs from its definition
+ *
+ * Definitions: the experiment notebooks 01-04 below (one template, data from kernel-lib/experiments), plus every
+ * module in scripts/notebooks/*.ts that exports `notebooks: NotebookDefinition[]` (that is where notebooks 00 and 05
+ * go: their owner adds a file there, no edit here needed).
+ *
+ * Kernel: tslab, started in the checkout's root by scripts/tslab-kernel.cjs (`npm run kernel:install`), so cells
+ * import the library as './kernel-lib/...' whatever the notebook's folder: tslab compiles local imports with the
+ * kernel's working directory as rootDir, and '../kernel-lib' from notebooks/ falls outside it. Name files, not
+ * folders ('./kernel-lib/experiments/index', extensionless): tslab's runtime loader does not resolve folder imports.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { EXPERIMENTS, PROFILES, type ExperimentDefinition } from '../kernel-lib/experiments/index.ts';
+
+export interface NotebookCell {
+  cell_type: 'markdown' | 'code';
+  id: string;
+  metadata: Record<string, unknown>;
+  source: string[];
+  outputs?: unknown[];
+  execution_count?: null;
+}
+
+export interface NotebookDefinition {
+  /** File name under notebooks/, e.g. '01-main-comparison.ipynb'. */
+  file: string;
+  /** Cells in order: markdown or code source (a string; lines are split when written). */
+  cells: { type: 'markdown' | 'code'; source: string }[];
+}
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const NOTEBOOK_DIR = path.join(ROOT, 'notebooks');
+
+export const md = (source: string) => ({ type: 'markdown' as const, source: source.trim() });
+export const code = (source: string) => ({ type: 'code' as const, source: source.trim() });
+
+/** The .ipynb JSON of a definition: nbformat 4.5, tslab kernel, stable cell ids, no outputs. */
+export function notebookJson(def: NotebookDefinition): string {
+  const slug = def.file.replace(/\.ipynb$/, '');
+  const cells: NotebookCell[] = def.cells.map((cell, i) => {
+    const lines = cell.source.split('\n');
+    const source = lines.map((line, j) => (j < lines.length - 1 ? `${line}\n` : line));
+    const id = `${slug}-${String(i).padStart(2, '0')}`.slice(-64);
+    return cell.type === 'code'
+      ? { cell_type: 'code', id, metadata: {}, source, outputs: [], execution_count: null }
+      : { cell_type: 'markdown', id, metadata: {}, source };
+  });
+  const notebook = {
+    cells,
+    metadata: {
+      kernelspec: { name: 'tslab', display_name: 'TypeScript', language: 'typescript' },
+      language_info: { name: 'typescript', file_extension: '.ts', mimetype: 'text/typescript', codemirror_mode: { mode: 'typescript', name: 'javascript', typescript: true } },
+    },
+    nbformat: 4,
+    nbformat_minor: 5,
+  };
+  return `${JSON.stringify(notebook, null, 1)}\n`;
+}
+
+const profileRow = (p: keyof typeof PROFILES) => `| \`${p}\` | ${PROFILES[p].description} | ${PROFILES[p].expectedTime} |`;
+
+/** An experiment notebook: question and claim, parameters, run (resumable), table, charts, verdict + REPORT.md. */
+export function experimentNotebook(experiment: ExperimentDefinition): NotebookDefinition {
+  const name = experiment.name;
+  return {
+    file: experiment.notebook,
+    cells: [
+      md(`
+# ${experiment.title} (survey ${experiment.surveyTable})
+
+**Question.** ${experiment.question}
+
+**Claim checked.** ${experiment.claim.text} *(Source: ${experiment.claim.source}.)*
+
+**Design.** ${experiment.design}
+
+The last cell says, in one sentence computed from the results, whether this run agrees with the claim.
+`),
+      md(`
+## Parameters
+
+Read from environment variables, so \`npm run reproduce -- ${name} --profile quick\` can run this notebook headlessly:
+\`KDCL_PROFILE\` (default \`smoke\`), \`KDCL_DATASET\` (default: the profile's), \`KDCL_DATA_DIR\`, \`KDCL_OUT\`
+(output folder), \`KDCL_METHODS\` (comma-separated subset), \`KDCL_FRESH=1\` (ignore checkpoints).
+
+| profile | what | time |
+| --- | --- | --- |
+${(['ci', 'smoke', 'quick', 'paper'] as const).map(profileRow).join('\n')}
+`),
+      code(`
+import { experimentParameters, getExperiment, PROFILES } from './kernel-lib/experiments/index';
+
+const experiment = getExperiment('${name}');
+const params = experimentParameters();
+console.log(\`profile \${params.profile}: \${PROFILES[params.profile].description}\`);
+params
+`),
+      md(`
+## Run
+
+Trains every run of the experiment one after another. Each run checkpoints after every task under the output
+folder (default \`reproductions/runs/${name}-<profile>-<dataset>/\`), so re-running this cell after an interruption
+resumes where it stopped, and a finished run is not trained again.
+`),
+      code(`
+import { runExperiment } from './kernel-lib/experiments/index';
+
+const outcome = await runExperiment({ experiment: experiment.name, ...params, verbosity: 'runs' });
+console.log(\`\${outcome.results.runs.filter((r) => r.status === 'done').length} of \${outcome.results.runs.length} runs done -> \${outcome.outDir}\`);
+`),
+      md(`
+## Our table
+
+Accuracies in percent. AIA: average incremental accuracy (accuracy on all classes seen so far, averaged over the
+tasks, first task included). Last: accuracy on all classes after the last task.
+`),
+      code(`
+import { showTable } from './kernel-lib/experiments/index';
+
+showTable(outcome);
+`),
+      md(`
+## Charts
+`),
+      code(`
+import { showCharts } from './kernel-lib/experiments/index';
+
+await showCharts(outcome);
+`),
+      md(`
+## Does our run agree with the claim?
+
+Also writes \`REPORT.md\` (our numbers beside the verified published ones for the same setting) and the figures as SVG
+into the output folder.
+`),
+      code(`
+import { showVerdict, writeReport } from './kernel-lib/experiments/index';
+
+await writeReport(outcome, { executedBy: \`notebook \${experiment.notebook}\` });
+showVerdict(outcome);
+`),
+    ],
+  };
+}
+
+/** The experiment notebooks (01-04) and those defined in scripts/notebooks/*.ts. */
+export async function allNotebooks(): Promise<NotebookDefinition[]> {
+  const defs = Object.values(EXPERIMENTS).map(experimentNotebook);
+  const extraDir = path.join(ROOT, 'scripts', 'notebooks');
+  if (fs.existsSync(extraDir)) {
+    for (const file of fs.readdirSync(extraDir).filter((f) => f.endsWith('.ts')).sort()) {
+      const mod = (await import(pathToFileURL(path.join(extraDir, file)).href)) as { notebooks?: NotebookDefinition[] };
+      if (!Array.isArray(mod.notebooks)) throw new Error(`scripts/notebooks/${file} must export notebooks: NotebookDefinition[]`);
+      defs.push(...mod.notebooks);
+    }
+  }
+  const files = defs.map((d) => d.file);
+  const duplicate = files.find((f, i) => files.indexOf(f) !== i);
+  if (duplicate) throw new Error(`notebook ${duplicate} is defined twice`);
+  return defs;
+}
+
+async function main(): Promise<void> {
+  const check = process.argv.includes('--check');
+  const stale: string[] = [];
+  for (const def of await allNotebooks()) {
+    const file = path.join(NOTEBOOK_DIR, def.file);
+    const json = notebookJson(def);
+    if (check) {
+      if (!fs.existsSync(file) || fs.readFileSync(file, 'utf8') !== json) stale.push(def.file);
+      continue;
+    }
+    fs.mkdirSync(NOTEBOOK_DIR, { recursive: true });
+    const tmp = `${file}.tmp-${process.pid}`;
+    fs.writeFileSync(tmp, json);
+    fs.renameSync(tmp, file);
+    console.log(`wrote notebooks/${def.file}`);
+  }
+  if (stale.length) {
+    console.error(`out of date (run \`npx tsx scripts/make-notebooks.ts\`): ${stale.join(', ')}`);
+    process.exit(1);
+  }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((err) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  });
+}
