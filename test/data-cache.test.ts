@@ -93,6 +93,10 @@ describe('decoded-image cache', () => {
       expect(hit.meta).toEqual({ count: 3 });
     }
     expect(readCacheEntry(file, 'k2').status).toBe('stale');
+    // The meta is checksummed too: a changed number in it makes the entry corrupt.
+    const bytes = fs.readFileSync(file);
+    fs.writeFileSync(file, Buffer.from(bytes.toString('latin1').replace('"count":3', '"count":4'), 'latin1'));
+    expect(readCacheEntry(file, 'k1')).toMatchObject({ status: 'corrupt', reason: expect.stringMatching(/meta/) });
     expect(readCacheEntry(file + '.nope', 'k1').status).toBe('missing');
   });
 

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadDataset } from '../kernel-lib/data/index.ts';
+import { channelStats, loadDataset } from '../kernel-lib/data/index.ts';
 import { EMBEDDED_DIR, EMBEDDED_SPEC, buildEmbedded, parsePack, readManifest } from '../kernel-lib/data/embedded.ts';
 import { sha256Hex } from '../kernel-lib/data/cache.ts';
 import { HAVE_SHARED_TINY_IMAGENET, SHARED_TINY_IMAGENET } from './data-helpers.ts';
@@ -55,6 +55,8 @@ describe('loadDataset(embedded)', () => {
     const perClassTest = new Int32Array(100);
     for (const l of ds.test.labels) perClassTest[l]++;
     expect(new Set(perClassTest)).toEqual(new Set([50]));
+    // mean/std summed from the cached per-class histograms equal those counted from the pixels.
+    expect({ mean: ds.mean, std: ds.std }).toEqual(channelStats(ds.train.images));
     // Natural-image statistics, nothing degenerate.
     for (let c = 0; c < 3; c++) {
       expect(ds.mean[c]).toBeGreaterThan(0.3);

@@ -4,10 +4,11 @@
  * Entry file layout:
  *   bytes 0..9    ASCII magic `KDCLCACHE1`
  *   bytes 10..13  uint32 LE length H of the header
- *   H bytes       UTF-8 JSON header: { key, payloadBytes, sha256, meta }
+ *   H bytes       UTF-8 JSON header: { key, payloadBytes, sha256, meta, metaSha256 }
  *   payloadBytes  the payload (e.g. uint8 NHWC pixels)
  * `key` identifies what the payload was built from (source files, sizes, loader version); a different key means the
- * entry is stale. A wrong file size or a payload whose sha256 differs from the header's means the entry is corrupt.
+ * entry is stale. A wrong file size, or a payload or meta whose sha256 differs from the header's, means the entry is
+ * corrupt.
  * Stale and corrupt entries are rebuilt; corrupt ones are reported. Every write is atomic (temp file + rename), so a
  * crash or an error never leaves a partial entry under the entry's name.
  */
@@ -69,7 +70,7 @@ export function readCacheEntry(file: string, key: string): CacheRead {
   }
   const headerBytes = bytes.readUInt32LE(MAGIC.length);
   if (PREFIX_BYTES + headerBytes > bytes.length) return { status: 'corrupt', reason: 'header longer than the file' };
-  let header: { key?: unknown; payloadBytes?: unknown; sha256?: unknown; meta?: unknown };
+  let header: { key?: unknown; payloadBytes?: unknown; sha256?: unknown; meta?: unknown; metaSha256?: unknown };
   try {
     header = JSON.parse(bytes.subarray(PREFIX_BYTES, PREFIX_BYTES + headerBytes).toString('utf8'));
   } catch {
@@ -85,13 +86,18 @@ export function readCacheEntry(file: string, key: string): CacheRead {
   const payload = bytes.subarray(PREFIX_BYTES + headerBytes);
   const actual = sha256Hex(payload);
   if (actual !== header.sha256) return { status: 'corrupt', reason: `payload sha256 ${actual} differs from header's ${header.sha256}` };
+  const meta = header.meta ?? {};
+  // Entries written before meta was checksummed are rebuilt quietly, like any entry from an older loader.
+  if (header.metaSha256 === undefined) return { status: 'stale' };
+  if (sha256Hex(JSON.stringify(meta)) !== header.metaSha256) return { status: 'corrupt', reason: 'meta sha256 differs from the header\'s' };
   if (header.key !== key) return { status: 'stale' };
   // A view into the file's own buffer (readFileSync allocates large files unpooled): no copy.
-  return { status: 'hit', payload: new Uint8Array(payload.buffer, payload.byteOffset, payload.length), meta: (header.meta ?? {}) as CacheMeta };
+  return { status: 'hit', payload: new Uint8Array(payload.buffer, payload.byteOffset, payload.length), meta: meta as CacheMeta };
 }
 
 export function writeCacheEntry(file: string, key: string, payload: Uint8Array, meta: CacheMeta = {}): void {
-  const header = Buffer.from(JSON.stringify({ key, payloadBytes: payload.length, sha256: sha256Hex(payload), meta }), 'utf8');
+  const metaSha256 = sha256Hex(JSON.stringify(meta));
+  const header = Buffer.from(JSON.stringify({ key, payloadBytes: payload.length, sha256: sha256Hex(payload), meta, metaSha256 }), 'utf8');
   const prefix = Buffer.alloc(PREFIX_BYTES);
   MAGIC.copy(prefix, 0);
   prefix.writeUInt32LE(header.length, MAGIC.length);

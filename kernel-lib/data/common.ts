@@ -74,8 +74,15 @@ export function checkImageSize(size: number | undefined, field = 'option imageSi
   }
 }
 
-/** Per-class image blocks (uint8 NHWC, all the same size) joined into one split, labelled by block. */
-export function assembleSplit(blocks: { images: Uint8Array; label: number }[], height: number, width: number): ImageSplit {
+/** One class's images of one split (uint8 NHWC), with their channel histogram when already known (from the cache). */
+export interface ClassBlock {
+  images: Uint8Array;
+  label: number;
+  histogram?: ChannelHistogram;
+}
+
+/** Per-class image blocks (all the same size) joined into one split, labelled by block. */
+export function assembleSplit(blocks: ClassBlock[], height: number, width: number): ImageSplit {
   const imageBytes = height * width * 3;
   let count = 0;
   for (const block of blocks) {
@@ -94,18 +101,37 @@ export function assembleSplit(blocks: { images: Uint8Array; label: number }[], h
   return { images, labels, count, height, width, channels: 3 };
 }
 
-/**
- * Per-channel mean and (population) std of uint8 NHWC RGB images on the [0, 1] scale. Exact: it counts the 256
- * possible values per channel, so the result does not depend on summation order.
- */
-export function channelStats(images: Uint8Array): { mean: [number, number, number]; std: [number, number, number] } {
-  const histogram = [new Float64Array(256), new Float64Array(256), new Float64Array(256)];
-  const [h0, h1, h2] = histogram;
+/** Per-channel counts of each byte value (3 x 256) of uint8 NHWC RGB images: the exact sufficient statistics for mean/std. */
+export type ChannelHistogram = number[][];
+
+export function channelHistogram(images: Uint8Array): ChannelHistogram {
+  const h0 = new Float64Array(256);
+  const h1 = new Float64Array(256);
+  const h2 = new Float64Array(256);
   for (let i = 0; i + 2 < images.length; i += 3) {
     h0[images[i]]++;
     h1[images[i + 1]]++;
     h2[images[i + 2]]++;
   }
+  return [Array.from(h0), Array.from(h1), Array.from(h2)];
+}
+
+export function isChannelHistogram(value: unknown): value is ChannelHistogram {
+  return Array.isArray(value) && value.length === 3 && value.every((h) => Array.isArray(h) && h.length === 256 && h.every((v) => typeof v === 'number'));
+}
+
+/** Sum of histograms (e.g. of the class blocks of a split). */
+export function addHistograms(histograms: ChannelHistogram[]): ChannelHistogram {
+  const total = [0, 1, 2].map(() => new Array<number>(256).fill(0));
+  for (const h of histograms) for (let c = 0; c < 3; c++) for (let v = 0; v < 256; v++) total[c][v] += h[c][v];
+  return total;
+}
+
+/**
+ * Per-channel mean and (population) std on the [0, 1] scale from value counts. Exact: the result does not depend on
+ * the order of the images.
+ */
+export function statsFromHistogram(histogram: ChannelHistogram): { mean: [number, number, number]; std: [number, number, number] } {
   const mean: [number, number, number] = [0, 0, 0];
   const std: [number, number, number] = [0, 0, 0];
   for (let c = 0; c < 3; c++) {
@@ -126,9 +152,17 @@ export function channelStats(images: Uint8Array): { mean: [number, number, numbe
   return { mean, std };
 }
 
-/** The ImageDataset for given splits, with mean/std taken from the training images. */
-export function makeDataset(name: string, train: ImageSplit, test: ImageSplit, classNames: string[]): ImageDataset {
-  const { mean, std } = channelStats(train.images);
+/** Per-channel mean and (population) std of uint8 NHWC RGB images on the [0, 1] scale. */
+export function channelStats(images: Uint8Array): { mean: [number, number, number]; std: [number, number, number] } {
+  return statsFromHistogram(channelHistogram(images));
+}
+
+/**
+ * The ImageDataset for given splits, with mean/std of the training images: from `trainHistogram` when the caller
+ * has it (e.g. summed from cached per-class histograms), else counted from the pixels.
+ */
+export function makeDataset(name: string, train: ImageSplit, test: ImageSplit, classNames: string[], trainHistogram?: ChannelHistogram): ImageDataset {
+  const { mean, std } = statsFromHistogram(trainHistogram ?? channelHistogram(train.images));
   return { name, train, test, classNames, mean, std };
 }
 
@@ -185,4 +219,10 @@ function trailingNumber(name: string): number {
 /** Plain code-point order (independent of locale), for wnids and file names. */
 export function compareCodePoints(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The dataset of per-class blocks; mean/std come from the train blocks' histograms (counted where missing). */
+export function datasetFromBlocks(name: string, trainBlocks: ClassBlock[], testBlocks: ClassBlock[], size: number, classNames: string[]): ImageDataset {
+  const histogram = addHistograms(trainBlocks.map((block) => block.histogram ?? channelHistogram(block.images)));
+  return makeDataset(name, assembleSplit(trainBlocks, size, size), assembleSplit(testBlocks, size, size), classNames, histogram);
 }

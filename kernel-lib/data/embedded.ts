@@ -24,12 +24,14 @@ import {
   DatasetError,
   type LoadOptions,
   REPO_ROOT,
-  assembleSplit,
+  type ClassBlock,
+  channelHistogram,
+  datasetFromBlocks,
+  isChannelHistogram,
   checkImageSize,
   compareByTrailingNumber,
   compareCodePoints,
   limitClasses,
-  makeDataset,
   requireFile,
   resolveCacheDir,
   resolveLog,
@@ -213,8 +215,8 @@ export async function loadEmbedded(options: EmbeddedOptions = {}): Promise<Image
   const size = options.imageSize ?? stored;
   const imageBytes = size * size * 3;
   const cacheDir = resolveCacheDir(options.cacheDir);
-  const trainBlocks: { images: Uint8Array; label: number }[] = [];
-  const testBlocks: { images: Uint8Array; label: number }[] = [];
+  const trainBlocks: ClassBlock[] = [];
+  const testBlocks: ClassBlock[] = [];
   for (const entry of classes) {
     const file = path.join(dir, entry.file);
     requireFile(file, 'restore data/embedded/ with `git checkout -- data/embedded`');
@@ -239,15 +241,18 @@ export async function loadEmbedded(options: EmbeddedOptions = {}): Promise<Image
         const payload = new Uint8Array(all.length * imageBytes);
         const decoded = await decodeJpegs(all.map((jpeg, i) => ({ bytes: jpeg, source: `${file} (image ${i}, from ${sources[i]})` })));
         decoded.forEach((image, i) => payload.set(resizeArea(image, size, size).data, i * imageBytes));
-        return { payload, meta: { train: pack.train.length, test: pack.test.length } };
+        const trainHistogram = channelHistogram(payload.subarray(0, pack.train.length * imageBytes));
+        return { payload, meta: { train: pack.train.length, test: pack.test.length, trainHistogram } };
       },
       { warn: log, disabled: options.noCache },
     );
     const nTrain = Number(result.meta.train);
-    trainBlocks.push({ images: result.payload.subarray(0, nTrain * imageBytes), label: entry.id });
+    const trainImages = result.payload.subarray(0, nTrain * imageBytes);
+    const histogram = isChannelHistogram(result.meta.trainHistogram) ? result.meta.trainHistogram : channelHistogram(trainImages);
+    trainBlocks.push({ images: trainImages, label: entry.id, histogram });
     testBlocks.push({ images: result.payload.subarray(nTrain * imageBytes), label: entry.id });
   }
-  return makeDataset('embedded', assembleSplit(trainBlocks, size, size), assembleSplit(testBlocks, size, size), classes.map((c) => c.name));
+  return datasetFromBlocks('embedded', trainBlocks, testBlocks, size, classes.map((c) => c.name));
 }
 
 /** Tiny ImageNet metadata and the source JPEGs of the chosen classes, read straight from the two archives. */

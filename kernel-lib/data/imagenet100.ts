@@ -23,12 +23,12 @@ import type { ImageDataset } from './types.ts';
 import {
   DatasetError,
   type LoadOptions,
-  assembleSplit,
+  type ClassBlock,
   checkImageSize,
   compareCodePoints,
   isDir,
   limitClasses,
-  makeDataset,
+  datasetFromBlocks,
   requireFile,
   resolveCacheDir,
   resolveLog,
@@ -140,7 +140,7 @@ export async function loadImageNet100(options: ImageNet100Options = {}): Promise
   const cacheDir = resolveCacheDir(options.cacheDir);
   const loadSplit = async (split: 'train' | 'val') => {
     const random = split === 'train' && trainCrop === 'random';
-    const blocks: { images: Uint8Array; label: number }[] = [];
+    const blocks: ClassBlock[] = [];
     for (let label = 0; label < wnids.length; label++) {
       const wnid = wnids[label];
       const rng = mulberry32(hashString(`${seed}/${wnid}`));
@@ -162,11 +162,11 @@ export async function loadImageNet100(options: ImageNet100Options = {}): Promise
         warn: log,
         noCache: options.noCache,
       });
-      blocks.push({ images: block.images, label });
+      blocks.push({ images: block.images, label, histogram: block.histogram });
     }
-    return assembleSplit(blocks, size, size);
+    return blocks;
   };
   const train = await loadSplit('train');
   const test = await loadSplit('val');
-  return makeDataset('imagenet100', train, test, wnids);
+  return datasetFromBlocks('imagenet100', train, test, size, wnids);
 }

@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import jpeg from 'jpeg-js';
-import { DatasetError } from './common.ts';
+import { type ChannelHistogram, DatasetError, channelHistogram, isChannelHistogram } from './common.ts';
 import { cacheKey, cached, fileFingerprints } from './cache.ts';
 
 export interface RgbImage {
@@ -246,7 +246,7 @@ export interface DecodeBlockOptions {
  * Decodes, transforms and concatenates `files` into one uint8 NHWC block, through the decoded-image cache: when the
  * files (names, sizes, mtimes) and `keyParts` match a valid entry, nothing is decoded.
  */
-export async function decodeJpegBlock(options: DecodeBlockOptions): Promise<{ images: Uint8Array; fromCache: boolean }> {
+export async function decodeJpegBlock(options: DecodeBlockOptions): Promise<{ images: Uint8Array; histogram: ChannelHistogram; fromCache: boolean }> {
   const { files, width, height } = options;
   const key = cacheKey({ v: DECODE_VERSION, parts: options.keyParts, width, height, files: fileFingerprints(files) });
   const result = await cached(
@@ -266,9 +266,10 @@ export async function decodeJpegBlock(options: DecodeBlockOptions): Promise<{ im
           images.set(out.data, index * imageBytes);
         });
       }
-      return { payload: images, meta: { count: files.length, width, height } };
+      return { payload: images, meta: { count: files.length, width, height, histogram: channelHistogram(images) } };
     },
     { warn: options.warn, disabled: options.noCache },
   );
-  return { images: result.payload, fromCache: result.fromCache };
+  const histogram = isChannelHistogram(result.meta.histogram) ? result.meta.histogram : channelHistogram(result.payload);
+  return { images: result.payload, histogram, fromCache: result.fromCache };
 }

@@ -21,14 +21,14 @@ import {
   DatasetError,
   type LoadOptions,
   REPO_ROOT,
-  assembleSplit,
+  type ClassBlock,
   checkImageSize,
   compareByTrailingNumber,
   compareCodePoints,
   isDir,
   isFile,
   limitClasses,
-  makeDataset,
+  datasetFromBlocks,
   requireDir,
   requireFile,
   resolveCacheDir,
@@ -215,7 +215,7 @@ export async function loadTinyImageNet(options: TinyImageNetOptions = {}): Promi
   const started = Date.now();
   let decodedClasses = 0;
   const loadSplit = async (split: 'train' | 'val') => {
-    const blocks: { images: Uint8Array; label: number }[] = [];
+    const blocks: ClassBlock[] = [];
     for (let label = 0; label < wnids.length; label++) {
       const wnid = wnids[label];
       const files = split === 'train' ? tinyTrainFiles(root, wnid) : index.val.get(wnid)!.map((f) => path.join(root, 'val', 'images', f));
@@ -230,11 +230,11 @@ export async function loadTinyImageNet(options: TinyImageNetOptions = {}): Promi
         noCache: options.noCache,
       });
       if (!block.fromCache && ++decodedClasses % 20 === 0) log(`tiny-imagenet: decoded ${decodedClasses} class blocks (${((Date.now() - started) / 1000).toFixed(0)} s)`);
-      blocks.push({ images: block.images, label });
+      blocks.push({ images: block.images, label, histogram: block.histogram });
     }
-    return assembleSplit(blocks, size, size);
+    return blocks;
   };
   const train = await loadSplit('train');
   const test = await loadSplit('val');
-  return makeDataset('tiny-imagenet', train, test, wnids.map((w) => index.names.get(w) ?? w));
+  return datasetFromBlocks('tiny-imagenet', train, test, size, wnids.map((w) => index.names.get(w) ?? w));
 }
