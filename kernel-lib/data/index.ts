@@ -2,11 +2,15 @@
  * Dataset entry point: `loadDataset(name, opts)` returns the in-memory ImageDataset (uint8 NHWC RGB, Int32 labels,
  * class names, train mean/std) of one of the supported datasets.
  *
- * | name            | source                                                        | default size |
- * | embedded        | data/embedded/ (committed 100-class 32x32 Tiny ImageNet subset) | 32           |
- * | cifar100        | CIFAR-100 binary version (downloaded if missing)              | 32           |
- * | tiny-imagenet   | Tiny ImageNet-200 folder or its two .tar.gz archives          | 64           |
- * | imagenet100     | ImageNet train/val folders + the PODNet 100-class list        | 224          |
+ * | name          | source                                                          | default size |
+ * | ------------- | --------------------------------------------------------------- | ------------ |
+ * | embedded      | data/embedded/ (committed 100-class 32x32 Tiny ImageNet subset) | 32           |
+ * | cifar100      | CIFAR-100 binary version (downloaded if missing)                | 32           |
+ * | tiny-imagenet | Tiny ImageNet-200 folder or its two .tar.gz archives            | 64           |
+ * | imagenet100   | ImageNet train/val folders + the PODNet 100-class list          | 224          |
+ *
+ * Environment: KDCL_DATA_DIR (parent of cifar-100/, tiny-imagenet-200/, imagenet100/), KDCL_CACHE_DIR,
+ * KDCL_CIFAR100_URL (mirror), KDCL_DECODE_THREADS (JPEG decode workers; default 1 below 4 cores).
  *
  * Options: `dataDir` (where the data is; defaults per loader, see each module), `cacheDir` (extracted archives and
  * decoded images; default $KDCL_CACHE_DIR or <repo>/.cache), `imageSize`, `classesLimit` (first N classes of the
