@@ -24,7 +24,7 @@ export function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tens
   // The engine runs the forward pass in its own tidy: whatever backprop needs must be saved, not closed over.
   const invstd = tf.rsqrt(tf.add(variance, eps)) as tf.Tensor1D;
   const count = x.shape[0] * x.shape[1] * x.shape[2];
-  const op = tf.customGrad((xIn: tf.Tensor, gammaIn: tf.Tensor, betaIn: tf.Tensor, save: tf.GradSaveFunc) => {
+  const op = tf.customGrad(((xIn: tf.Tensor, gammaIn: tf.Tensor, betaIn: tf.Tensor, save: tf.GradSaveFunc) => {
     const xhat = tf.mul(tf.sub(xIn, mean), invstd);
     save([xhat, gammaIn, invstd]);
     return {
@@ -38,7 +38,8 @@ export function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tens
         return [dx, dgamma, dbeta];
       },
     };
-  });
+    // tfjs types customGrad's callback as variadic (Tensor | GradSaveFunc)[]; the positional form is what it calls.
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
   const y = op(x, gamma, beta) as tf.Tensor4D;
   return { y, mean, variance };
 }

@@ -20,6 +20,8 @@
  */
 import { tf } from '../tf.ts';
 import type { Head, NetworkOutput } from '../models/types.ts';
+import type { BackboneSpec } from '../models/resnet.ts';
+import type { ScheduleSpec } from '../train/optim.ts';
 
 /** One task of a scenario, in incremental label space (classes are relabelled in arrival order). */
 export interface TaskSpec {
@@ -103,6 +105,8 @@ export interface TrainLoopOptions {
   /** Variables to update (default: all trainable variables of the network). */
   variables?: tf.Variable[];
   lossTerms: (step: StepContext) => LossTerms;
+  /** Per-epoch schedule of the stage (default: constant learningRate). */
+  schedule?: ScheduleSpec;
   /** Label shown in progress output, e.g. 'bic-stage2'. */
   stage: string;
 }
@@ -129,6 +133,11 @@ export interface MemoryPolicy {
   total?: number;
 }
 
+export interface MainStageSettings {
+  learningRate: number;
+  epochs: number;
+}
+
 export interface Method<Config extends { kd: boolean } = { kd: boolean }> {
   readonly name: string;
   /** Resolved config; each default is documented with its source where the method defines it. */
@@ -137,10 +146,16 @@ export interface Method<Config extends { kd: boolean } = { kd: boolean }> {
   readonly kdTerms: readonly string[];
   /** Exemplar memory policy, or null for exemplar-free methods. */
   readonly memory: MemoryPolicy | null;
+  /** Adjusts the run's backbone before it is built (e.g. LUCIR drops the last ReLU); part of the run identity. */
+  backbone?(spec: BackboneSpec): BackboneSpec;
   /** Builds the classification head for a backbone of this feature size (default: expandable linear). */
   createHead?(featureDim: number, seed: number): Head;
   beforeTask?(ctx: TaskContext): void | Promise<void>;
   trainingData?(ctx: TaskContext, defaults: TrainingData): TrainingData;
+  /** Overrides the main stage's learning rate or epochs for a task (e.g. SS-IL's lr / (t + 1)). */
+  mainStage?(ctx: TaskContext, defaults: MainStageSettings): Partial<MainStageSettings>;
+  /** The variables the main stage updates (default: every trainable variable of the network). */
+  trainableVariables?(ctx: TaskContext): tf.Variable[];
   prepareBatch?(ctx: TaskContext, batch: Batch): Batch;
   lossTerms(step: StepContext): LossTerms;
   afterTask?(ctx: TaskContext): void | Promise<void>;

@@ -119,7 +119,11 @@ function decodeValue(value: unknown, payload: Uint8Array): unknown {
     const raw = bytesOf().buffer;
     const data = dtype === 'int32' ? new Int32Array(raw) : dtype === 'bool' ? new Uint8Array(raw) : new Float32Array(raw);
     const t = tf.tensor(data, obj.shape as number[], dtype);
-    return obj.variable ? tf.variable(t, false) : t;
+    if (!obj.variable) return t;
+    // The variable takes its own reference to t's data: drop ours, or every restore leaks one tensor per weight.
+    const v = tf.variable(t, false);
+    t.dispose();
+    return v;
   }
   if (Array.isArray(obj.$map)) {
     return new Map((obj.$map as [unknown, unknown][]).map(([k, v]) => [decodeValue(k, payload), decodeValue(v, payload)]));

@@ -42,8 +42,11 @@ export type ScheduleSpec =
   | { kind: 'step'; stepSize: number; gamma?: number }
   /** lr * gamma^(number of milestones <= epoch) (MultiStepLR; PyCIL's default schedule). */
   | { kind: 'multistep'; milestones: number[]; gamma?: number }
-  /** minLr + (lr - minLr) * (1 + cos(pi * epoch / epochs)) / 2 (CosineAnnealingLR with T_max = epochs). */
-  | { kind: 'cosine'; minLr?: number };
+  /**
+   * minLr + (lr - minLr) * (1 + cos(pi * epoch / tMax)) / 2 (CosineAnnealingLR, closed form). tMax defaults to
+   * the stage's epochs; a smaller one makes the rate rise again after tMax epochs, as torch's does (PRAKA).
+   */
+  | { kind: 'cosine'; minLr?: number; tMax?: number };
 
 /** Learning rate for a 0-based epoch of a stage that lasts `epochs` epochs. */
 export function learningRateAt(schedule: ScheduleSpec, baseLr: number, epoch: number, epochs: number): number {
@@ -56,7 +59,8 @@ export function learningRateAt(schedule: ScheduleSpec, baseLr: number, epoch: nu
       return baseLr * Math.pow(schedule.gamma ?? 0.1, schedule.milestones.filter((m) => m <= epoch).length);
     case 'cosine': {
       const minLr = schedule.minLr ?? 0;
-      return minLr + ((baseLr - minLr) * (1 + Math.cos((Math.PI * epoch) / Math.max(1, epochs)))) / 2;
+      const tMax = schedule.tMax ?? Math.max(1, epochs);
+      return minLr + ((baseLr - minLr) * (1 + Math.cos((Math.PI * epoch) / tMax))) / 2;
     }
   }
 }
@@ -77,7 +81,9 @@ export function validateScheduleSpec(spec: ScheduleSpec, field: string): void {
   const bad = (what: string) => new Error(`createRun: ${field}: ${what}`);
   switch (spec.kind) {
     case 'constant':
+      return;
     case 'cosine':
+      if (spec.tMax !== undefined && !(Number.isInteger(spec.tMax) && spec.tMax > 0)) throw bad(`tMax must be a positive integer, got ${spec.tMax}`);
       return;
     case 'step':
       if (!(Number.isInteger(spec.stepSize) && spec.stepSize > 0)) throw bad(`stepSize must be a positive integer, got ${spec.stepSize}`);

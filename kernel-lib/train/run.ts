@@ -293,12 +293,15 @@ class CilRun implements Run {
     const mainOptimizer = this.mainOptimizer(spec);
     let mainStage: StageSummary;
     try {
+      const defaults = { learningRate: spec.lr, epochs: first ? this.training.initEpochs : this.training.epochs };
+      const custom = this.method.mainStage?.(ctx, defaults) ?? {};
       mainStage = await this.runStage(
         ctx,
         {
           data,
-          epochs: first ? this.training.initEpochs : this.training.epochs,
-          learningRate: spec.lr,
+          epochs: custom.epochs ?? defaults.epochs,
+          learningRate: custom.learningRate ?? defaults.learningRate,
+          variables: this.method.trainableVariables?.(ctx),
           optimizer: spec,
           schedule: first ? this.training.initSchedule : this.training.schedule,
           lossTerms: (step) => this.method.lossTerms(step),
@@ -641,6 +644,8 @@ export async function createRun(options: RunOptions): Promise<Run> {
   }
   if (!Number.isInteger(options.seed)) throw new Error(`createRun: 'seed' must be an integer, got ${JSON.stringify(options.seed)}`);
   const method = typeof options.method === 'string' ? createMethod(options.method) : options.method;
+  // The method may adapt the backbone (LUCIR: no last ReLU); the adapted spec is what is built and hashed.
+  options = { ...options, backbone: method.backbone?.(options.backbone) ?? options.backbone };
   const training = resolveTraining(options);
   const data = prepareData(options.dataset, options.scenario, options.classOrder);
   const identity = runIdentity(options, method, training, data.scenario, data.classOrder);
