@@ -16,6 +16,10 @@
  * `replayBatchRatio` = 32 / 128, `trainingData` asks the trainer (TrainingData.replayRatio) for batches of
  * B new images plus round(B / 4) exemplars, floor(new / B) steps per epoch.
  *
+ * Learning rate: the main stage of task t (0-based) trains at lr / (t + 1), the run's schedule applied on top
+ * (official main.py: `lr = args.lr / (t+1)` when 'ssil' is in args.trainer, then `setup_training(lr)` and
+ * `update_lr(epoch, schedule)` multiply it by the gammas at the milestones). Through the `mainStage()` hook.
+ *
  * Exemplar memory: 'random' selection with a fixed total budget. The official code keeps the first
  * ceil(M / seen) images of each class in data order (data_handler/incremental_loader.py `update_exemplar`): no
  * feature-based herding, i.e. an arbitrary (random) subset, shrunk by dropping the last ones as classes arrive.
@@ -42,6 +46,8 @@ export interface SsilConfig {
    * 100-class dataset, the CIFAR-100 budget of the survey's replay methods.
    */
   memory: MemoryPolicy;
+  /** Main-stage learning rate lr / (t + 1) on task t. true: main.py `lr = args.lr / (t+1)` for 'ssil'. */
+  divideLrByTask: boolean;
 }
 
 export const SSIL_DEFAULTS: SsilConfig = {
@@ -49,18 +55,23 @@ export const SSIL_DEFAULTS: SsilConfig = {
   temperature: 2,
   replayBatchRatio: 32 / 128,
   memory: { selection: 'random', total: 2000 },
+  divideLrByTask: true,
 };
 
 /**
- * Training recipe of the official runs (README.md, SS-IL line; main.py; arguments.py), to pass to createRun.
- * Not expressible as run options yet: the official code divides the learning rate by (t + 1) on task t
- * (main.py: `lr = args.lr / (t+1)` for 'ssil').
+ * Training recipe of the official runs (README.md, SS-IL line; main.py; arguments.py), to pass to createRun:
+ * SGD lr 0.1 (divided by t + 1 on task t by the method itself, see `divideLrByTask`), momentum 0.9, weight decay
+ * 1e-4, 100 epochs on every task with x0.1 at 40 and 80 (README `--nepochs 100 --schedule 40 80 --gammas 0.1 0.1
+ * --factor 1`: main.py's epoch division by `factor` from task 1 on is a no-op), batch 128 new images.
+ * One SGD optimiser serves every task (trainer/trainer_factory.py GenericTrainer builds it once; main.py only
+ * resets its lr per task), so its momentum carries over: `resetOptimizerEachTask: false`.
  */
 export const SSIL_TRAINING = {
   optimizer: { kind: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 1e-4 },
   schedule: { kind: 'multistep', milestones: [40, 80], gamma: 0.1 },
   epochs: 100,
   batchSize: 128,
+  resetOptimizerEachTask: false,
 } as const;
 
 interface SsilState {
@@ -95,6 +106,10 @@ export function createSsil(overrides: Partial<SsilConfig> = {}): Method<SsilConf
 
     trainingData(_ctx, defaults) {
       return { ...defaults, replayRatio: config.replayBatchRatio };
+    },
+
+    mainStage(ctx, defaults) {
+      return config.divideLrByTask ? { learningRate: defaults.learningRate / (ctx.task.index + 1) } : {};
     },
 
     lossTerms(step: StepContext) {
