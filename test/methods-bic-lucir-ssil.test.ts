@@ -368,8 +368,16 @@ describe('SS-IL', () => {
       },
     };
     const perStage = new Map<string, number[]>();
-    const run = await createRun(options(method, { onProgress: stepRecorder(perStage) }));
+    const record = stepRecorder(perStage)!;
+    const mainStageLr = new Map<number, Set<number>>();
+    const onProgress: RunOptions['onProgress'] = (e) => {
+      record(e);
+      if (e.type === 'step' && e.stage === 'train') mainStageLr.set(e.task, (mainStageLr.get(e.task) ?? new Set()).add(e.lr));
+    };
+    const run = await createRun(options(method, { onProgress }));
     await trainAll(run, before, perStage);
+    // Main stage of task t at lr / (t + 1) (official main.py), on the run's constant schedule: 0.05, 0.025, 0.0166...
+    expect([...mainStageLr].map(([task, lrs]) => [task, [...lrs]])).toEqual([0, 1, 2].map((t) => [t, [0.05 / (t + 1)]]));
     // Ratio-preserving batches: 8 new + round(8 * 32 / 128) = 2 replayed; floor(28 new / 8) = 3 steps per epoch.
     expect(batches.filter((b) => b.task === 0).map((b) => [b.size, b.replayed])).toEqual([[8, 0], [8, 0], [8, 0], [4, 0]]);
     for (const task of [1, 2]) {
@@ -389,7 +397,8 @@ describe('SS-IL', () => {
 
 describe('LUCIR', () => {
   const config: Partial<LucirConfig> = { memory: { selection: 'herding', perClass: 4 } };
-  const backbone = { kind: 'resnet32', width: 0.25, blocksPerStage: 1, lastRelu: false } as const;
+  // No lastRelu or shortcut: the method's backbone() hook sets them.
+  const backbone = { kind: 'resnet32', width: 0.25, blocksPerStage: 1 } as const;
 
   it('trains 3 tasks: imprinted new weights, fixed old weights, scale-invariant cosine head, exact KD removal', async () => {
     const before = tf.memory().numTensors;
@@ -413,6 +422,12 @@ describe('LUCIR', () => {
         const meanNorm = norms.reduce((a, b) => a + b, 0) / norms.length;
         oldBlocks.push({ task: ctx.task.index, before: head.weightBlocks.map((b) => Float32Array.from(b.dataSync() as Float32Array)) });
         probed.beforeTask!(ctx);
+        // The main stage trains everything but the old class weights (the official script's fc1 at lr 0).
+        const trained = new Set(probed.trainableVariables!(ctx));
+        const old = head.weightBlocks.slice(0, -1);
+        const untrained = ctx.net.trainableVariables.filter((v) => !trained.has(v));
+        expect(untrained.length).toBe(old.length);
+        expect(untrained.every((v, i) => v === old[i])).toBe(true);
         const imprinted = head.weightBlocks[head.weightBlocks.length - 1].arraySync() as number[][];
         let maxError = 0;
         for (let c = 0; c < 2; c++) {
@@ -459,12 +474,30 @@ describe('LUCIR', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
-  it('uses lambda_base * sqrt(old / new) and refuses a backbone with the last ReLU', async () => {
+  it('uses lambda_base * sqrt(old / new)', () => {
     expect(lessForgetWeight(5, 50, 10)).toBeCloseTo(5 * Math.sqrt(5), 12);
+  });
+
+  it('builds its backbone without the last ReLU and with projection shortcuts from a plain spec', async () => {
     const before = tf.memory().numTensors;
-    const run = await createRun(options(createLucir(config)));
-    await expect(run.trainTask()).rejects.toThrow(/lastRelu: true.*lastRelu: false/);
+    const run = await createRun(options(createLucir(config), { backbone: { kind: 'resnet32', width: 0.25 } }));
+    expect(run.state.net.architecture().backbone).toEqual({ kind: 'resnet32', width: 0.25, blocksPerStage: 5, lastRelu: false, shortcut: 'projection' });
+    // 1x1 conv + BN where a stage changes shape (official modified_resnet_cifar.py's downsample).
+    expect([...run.state.net.namedVariables().keys()].filter((n) => n.endsWith('shortcut/conv'))).toEqual([
+      'backbone/stage2/block0/shortcut/conv',
+      'backbone/stage3/block0/shortcut/conv',
+    ]);
     run.dispose();
+    // The variant on purpose: createLucir's config decides; a backbone that says otherwise is refused, not overridden.
+    const variant = await createRun(options(createLucir({ ...config, lastRelu: true }), { backbone: { kind: 'resnet32', width: 0.25, blocksPerStage: 1 } }));
+    expect(variant.state.net.architecture().backbone).toMatchObject({ lastRelu: true, shortcut: 'projection' });
+    variant.dispose();
+    await expect(createRun(options(createLucir(config), { backbone: { kind: 'resnet32', width: 0.25, lastRelu: true } }))).rejects.toThrow(
+      /lucir: the backbone sets lastRelu: true, but LUCIR uses lastRelu: false.*createLucir\(\{ lastRelu: true \}\)/,
+    );
+    await expect(createRun(options(createLucir(config), { backbone: { kind: 'resnet32', shortcut: 'subsample-pad' } }))).rejects.toThrow(
+      /shortcut: "subsample-pad", but LUCIR uses shortcut: "projection"/,
+    );
     expect(tf.memory().numTensors).toBe(before);
   });
 

@@ -5,14 +5,15 @@
  * PyCIL models/ucir.py).
  *
  * - Cosine-normalised head with a learnable scale sigma (models/heads.ts CosineHead, one weight block per task,
- *   as SplitCosineLinear's fc1/fc2), on a backbone without the last ReLU (BackboneSpec `lastRelu: false`).
+ *   as SplitCosineLinear's fc1/fc2), on a backbone without the last ReLU and with 1x1 conv + BN shortcuts where a
+ *   block changes shape (official modified_resnet_cifar.py; PyCIL convs/ucir_cifar_resnet.py). The method's
+ *   `backbone()` hook sets both on the run's backbone (BackboneSpec `lastRelu: false`, `shortcut: 'projection'`).
  * - New classes get imprinted weights (paper Sec. 3.2, "imprint_weights" in the official script): the
  *   normalised mean of the L2-normalised features of each new class's training images, computed by the network
  *   before it trains on them, times the mean norm of the old class weights.
- * - Old class weights stay fixed in incremental tasks (official script and PyCIL: fc1 at lr 0, weight decay 0).
- *   The trainer updates every trainable variable of the network, so the loss reads the old classes' weights from
- *   the frozen teacher's head (equal values: the teacher is the network as the previous task left it): the
- *   student's own old blocks then get no gradient, so the optimiser leaves them alone, weight decay included.
+ * - Old class weights stay fixed in incremental tasks (official script and PyCIL: fc1 at lr 0, weight decay 0):
+ *   `trainableVariables()` leaves the old weight blocks out of the main stage, so the optimiser never touches
+ *   them (no update, no weight decay, no momentum slot), exactly as a parameter group at lr 0 with no decay.
  * - Loss on task t > 0 (incremental_train_and_eval_MR_LF.py):
  *     L = CE(sigma * cos, y)
  *       + lambda * (1 - cos(f, f_old))          less-forget constraint, batch mean (losses featureCosine),
@@ -32,14 +33,14 @@
 import { tf } from '../tf';
 import { crossEntropy, marginRanking } from '../losses/classification';
 import { featureCosine } from '../losses/distillation';
-import { l2Normalize } from '../losses/util';
 import type { FeatureMatrix } from '../memory/features';
 import { classMeans } from '../memory/prototypes';
 import { CosineHead } from '../models/heads';
+import type { BackboneSpec, ShortcutKind } from '../models/resnet';
 import type { Head } from '../models/types';
 import { resolveMethodConfig } from '../train/method-config';
 import type { StageOptions } from '../train/run';
-import { kdTerm, type LossTerms, type MemoryPolicy, type Method, type NetworkLike, type StepContext, type TaskContext } from './types';
+import { kdTerm, type LossTerms, type MemoryPolicy, type Method, type StepContext, type TaskContext } from './types';
 
 export interface LucirConfig {
   kd: boolean;
@@ -57,8 +58,13 @@ export interface LucirConfig {
   imprint: boolean;
   /** Keep the old class weights fixed in incremental tasks. true: official script (fc1 lr 0); PyCIL ucir.py. */
   freezeOldWeights: boolean;
-  /** The backbone this method expects: no ReLU after the last block (PyCIL convs/ucir_cifar_resnet.py; official modified_resnet_cifar.py). */
+  /** ReLU after the last block. false: official modified_resnet_cifar.py ("remove ReLU in the last layer"); PyCIL convs/ucir_cifar_resnet.py. */
   lastRelu: boolean;
+  /**
+   * Shortcut of the blocks that change shape. 'projection' (1x1 conv + BN): official modified_resnet_cifar.py
+   * `_make_layer`'s downsample; PyCIL convs/ucir_cifar_resnet.py ("DownsampleA => DownsampleB").
+   */
+  shortcut: ShortcutKind;
   /** Class-balanced fine-tuning after each incremental task. false: see the doc above. */
   cbf: boolean;
   /** CBF epochs, learning rate and milestones: cbf script `--ft_epochs 20 --ft_base_lr 0.01 --ft_lr_strat 10`. */
@@ -80,6 +86,7 @@ export const LUCIR_DEFAULTS: LucirConfig = {
   imprint: true,
   freezeOldWeights: true,
   lastRelu: false,
+  shortcut: 'projection',
   cbf: false,
   cbfEpochs: 20,
   cbfLearningRate: 0.01,
@@ -90,15 +97,15 @@ export const LUCIR_DEFAULTS: LucirConfig = {
 
 /**
  * Training recipe of the official CIFAR-100 script, to pass to createRun: SGD lr 0.1, momentum 0.9, weight
- * decay 5e-4, 160 epochs with x0.1 at 80 and 120, batch 128; backbone ResNet-32 without the last ReLU
- * (PyCIL's UCIR ResNet-32 also uses projection shortcuts).
+ * decay 5e-4, 160 epochs with x0.1 at 80 and 120, batch 128; ResNet-32. Its backbone's lastRelu and shortcut are
+ * the ones the method's `backbone()` hook sets on any backbone (listed here so the recipe reads whole).
  */
 export const LUCIR_TRAINING = {
   optimizer: { kind: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 5e-4 },
   schedule: { kind: 'multistep', milestones: [80, 120], gamma: 0.1 },
   epochs: 160,
   batchSize: 128,
-  backbone: { kind: 'resnet32', lastRelu: false, shortcut: 'projection' },
+  backbone: { kind: 'resnet32', lastRelu: LUCIR_DEFAULTS.lastRelu, shortcut: LUCIR_DEFAULTS.shortcut },
 } as const;
 
 function cosineHead(head: Head, where: string): CosineHead {
@@ -111,26 +118,25 @@ function meanColumnNorm(weights: tf.Tensor2D): number {
   return tf.tidy(() => tf.mean(tf.norm(weights, 'euclidean', 0)).dataSync()[0]);
 }
 
-/** The backbone's lastRelu setting, when the network was built by kernel-lib/models. */
-function backboneLastRelu(net: NetworkLike): boolean | undefined {
-  return (net as { backbone?: { spec?: { lastRelu?: boolean } } }).backbone?.spec?.lastRelu;
-}
-
 /** Adaptive less-forget weight: lambda_base * sqrt(n_old / n_new) (paper Eq. 7; official `lamda_mult = old / new`). */
 export function lessForgetWeight(lambdaBase: number, oldClasses: number, newClasses: number): number {
   return lambdaBase * Math.sqrt(oldClasses / newClasses);
 }
 
-interface HeadPass {
-  /** Cosine similarities over the seen classes, before the scale. */
-  cosine: tf.Tensor2D;
-  sigma: tf.Tensor;
-}
-
-/** Cosines with the given weight blocks ([D, n_i] each, oldest first), as CosineHead.cosine computes them. */
-function headPass(features: tf.Tensor2D, blocks: readonly tf.Tensor2D[], sigma: tf.Tensor): HeadPass {
-  const weights = blocks.length === 1 ? blocks[0] : (tf.concat(blocks as tf.Tensor2D[], 1) as tf.Tensor2D);
-  return { cosine: tf.matMul(l2Normalize(features, 1), l2Normalize(weights, 0)), sigma };
+/**
+ * `spec` with LUCIR's lastRelu and shortcut. A field the caller set to another value is refused rather than
+ * silently replaced: createLucir({ lastRelu, shortcut }) is the way to run that variant.
+ */
+function lucirBackbone(spec: BackboneSpec, config: Pick<LucirConfig, 'lastRelu' | 'shortcut'>): BackboneSpec {
+  for (const field of ['lastRelu', 'shortcut'] as const) {
+    if (spec[field] !== undefined && spec[field] !== config[field]) {
+      throw new Error(
+        `lucir: the backbone sets ${field}: ${JSON.stringify(spec[field])}, but LUCIR uses ${field}: ${JSON.stringify(config[field])}. ` +
+          `Leave ${field} out of the backbone (LUCIR sets it), or pass createLucir({ ${field}: ${JSON.stringify(spec[field])} }) to run this variant on purpose.`,
+      );
+    }
+  }
+  return { ...spec, lastRelu: config.lastRelu, shortcut: config.shortcut };
 }
 
 export function createLucir(overrides: Partial<LucirConfig> = {}): Method<LucirConfig> {
@@ -139,16 +145,18 @@ export function createLucir(overrides: Partial<LucirConfig> = {}): Method<LucirC
     throw new Error(`lucir: hardNegatives must be an integer >= 1, got ${config.hardNegatives}`);
   }
 
-  /** CE + less-forget + margin ranking on given features, teacher features and head pass. */
-  const terms = (ctx: StepContext, features: tf.Tensor2D, teacherFeatures: () => tf.Tensor2D, pass: HeadPass): LossTerms => {
+  /** CE + less-forget + margin ranking on given features and teacher features, through the network's head. */
+  const terms = (ctx: StepContext, head: CosineHead, features: tf.Tensor2D, teacherFeatures: () => tf.Tensor2D): LossTerms => {
     const y = ctx.batch.y;
-    const ce = crossEntropy(tf.mul(pass.cosine, pass.sigma) as tf.Tensor2D, y);
+    // Unscaled cosines: the margin ranking loss compares them directly; the CE scales them by sigma.
+    const cosine = head.cosine(features);
+    const ce = crossEntropy(head.sigma ? (tf.mul(cosine, head.sigma) as tf.Tensor2D) : cosine, y);
     if (ctx.oldClasses === 0) return { ce, 'less-forget': kdTerm(ctx, () => tf.scalar(0)), 'margin-ranking': tf.scalar(0) };
     const newClasses = ctx.seenClasses - ctx.oldClasses;
     const lambda = lessForgetWeight(config.lambdaBase, ctx.oldClasses, newClasses);
     const lessForget = kdTerm(ctx, () => tf.mul(featureCosine(features, teacherFeatures()), lambda) as tf.Scalar);
     const k = Math.min(config.hardNegatives, newClasses);
-    const ranking = tf.mul(marginRanking(pass.cosine, y, ctx.oldClasses, { margin: config.margin, k }), config.marginWeight) as tf.Scalar;
+    const ranking = tf.mul(marginRanking(cosine, y, ctx.oldClasses, { margin: config.margin, k }), config.marginWeight) as tf.Scalar;
     return { ce, 'less-forget': lessForget, 'margin-ranking': ranking };
   };
 
@@ -158,19 +166,15 @@ export function createLucir(overrides: Partial<LucirConfig> = {}): Method<LucirC
     kdTerms: ['less-forget'],
     memory: config.memory,
 
+    backbone(spec) {
+      return lucirBackbone(spec, config);
+    },
+
     createHead(featureDim, seed) {
       return new CosineHead(featureDim, 0, seed, { learnableSigma: true });
     },
 
     beforeTask(ctx) {
-      const lastRelu = backboneLastRelu(ctx.net);
-      if (lastRelu !== undefined && lastRelu !== config.lastRelu) {
-        throw new Error(
-          `lucir: the backbone was built with lastRelu: ${lastRelu}, but LUCIR uses lastRelu: ${config.lastRelu} ` +
-            `(cosine features without the final ReLU). Pass backbone: { ..., lastRelu: ${config.lastRelu} } to createRun, ` +
-            `or createLucir({ lastRelu: ${lastRelu} }) to run this variant on purpose.`,
-        );
-      }
       const head = cosineHead(ctx.net.head, 'the network head');
       const missing = ctx.seenClasses - head.outputs;
       if (missing <= 0) return;
@@ -202,22 +206,22 @@ export function createLucir(overrides: Partial<LucirConfig> = {}): Method<LucirC
       }
     },
 
+    trainableVariables(ctx) {
+      const all = ctx.net.trainableVariables;
+      if (ctx.oldClasses === 0 || !config.freezeOldWeights) return all;
+      const head = cosineHead(ctx.net.head, 'the network head');
+      const old = head.weightBlocks.slice(0, -1);
+      const oldOutputs = old.reduce((n, block) => n + block.shape[1], 0);
+      if (oldOutputs !== ctx.oldClasses) {
+        throw new Error(`lucir: the head's weight blocks before the newest hold ${oldOutputs} classes at task ${ctx.task.index}, expected the ${ctx.oldClasses} old ones`);
+      }
+      const frozen = new Set<tf.Variable>(old);
+      return all.filter((v) => !frozen.has(v));
+    },
+
     lossTerms(step: StepContext) {
       const out = step.student();
-      const head = cosineHead(step.net.head, 'the network head');
-      const blocks = head.weightBlocks as readonly tf.Tensor2D[];
-      let pass: HeadPass;
-      if (step.oldClasses > 0 && config.freezeOldWeights) {
-        if (!step.teacher) throw new Error(`lucir: task ${step.task.index} has no teacher network`);
-        const teacher = cosineHead(step.teacher.head, 'the teacher head');
-        if (teacher.outputs !== step.oldClasses || blocks.length !== teacher.weightBlocks.length + 1) {
-          throw new Error(`lucir: expected the teacher's ${step.oldClasses} old classes plus one new weight block, got ${teacher.outputs} and ${blocks.length} blocks`);
-        }
-        pass = headPass(out.features, [...(teacher.weightBlocks as readonly tf.Tensor2D[]), blocks[blocks.length - 1]], head.sigma ?? tf.scalar(1));
-      } else {
-        pass = { cosine: head.cosine(out.features), sigma: head.sigma ?? tf.scalar(1) };
-      }
-      return terms(step, out.features, () => step.teacherOut().features, pass);
+      return terms(step, cosineHead(step.net.head, 'the network head'), out.features, () => step.teacherOut().features);
     },
 
     async afterTask(ctx: TaskContext) {
@@ -244,7 +248,7 @@ export function createLucir(overrides: Partial<LucirConfig> = {}): Method<LucirC
           // Batch-norm in eval mode (the script's fix_bn): features and running statistics stay fixed.
           const features = ctx.net.forward(step.batch.x, { training: false }).features;
           const teacher = () => ctx.teacher!.forward(step.batch.x, { training: false }).features;
-          return terms(step, features, teacher, { cosine: head.cosine(features), sigma: head.sigma ?? tf.scalar(1) });
+          return terms(step, head, features, teacher);
         },
       };
       await ctx.services.trainLoop(stage);
