@@ -17,6 +17,7 @@ import type { Batch, Method, StepContext, TaskContext, TrainerServices } from '.
 import { createMethod, methodNames } from '../kernel-lib/methods/registry';
 import { createRun, type Run, type RunOptions, type TaskMetrics } from '../kernel-lib/train/index';
 import { createRandom } from '../kernel-lib/train/rng';
+import { learningRateAt, validateScheduleSpec } from '../kernel-lib/train/optim';
 import { crossEntropy } from '../kernel-lib/losses';
 import { LinearHead, mixedClassIndex, type Network } from '../kernel-lib/models';
 import { fillStandardNormal, randomInt, sampleBeta, sampleGamma, standardNormal } from '../kernel-lib/methods/sampling';
@@ -25,7 +26,7 @@ import {
 } from '../kernel-lib/methods/pass';
 import { applyClassAug, classAugPlan, createIl2a, IL2A_DEFAULTS, IL2A_MIXUP_HEAD, type Il2aState } from '../kernel-lib/methods/il2a';
 import {
-  createPraka, PRAKA_DEFAULTS, PRAKA_JOINT_HEAD, reminiscencePlan, reminiscentPrototypes, type PrakaState,
+  createPraka, PRAKA_DEFAULTS, PRAKA_JOINT_HEAD, PRAKA_TRAINING, reminiscencePlan, reminiscentPrototypes, type PrakaState,
 } from '../kernel-lib/methods/praka';
 
 // ------------------------------------------------------------------------------------------------------------
@@ -307,6 +308,38 @@ describe('registry and configs', () => {
     expect(() => createIl2a({ lambdaMin: 0.7 })).toThrow(/il2a: need 0 <= lambdaMin/);
     expect(() => createPraka({ kdWeight: -1 })).toThrow(/praka: kdWeight/);
     expect(() => createMethod('praka', { nope: 1 })).toThrow(/unknown config key 'nope'/);
+  });
+
+  it("PRAKA's schedule is CosineAnnealingLR(T_max=32): torch's values after k steps, period 64, whatever the epochs", () => {
+    const schedule = PRAKA_TRAINING.schedule;
+    expect(schedule).toEqual({ kind: 'cosine', tMax: 32 });
+    expect(() => validateScheduleSpec(schedule, 'schedule')).not.toThrow();
+    const lr = PRAKA_TRAINING.optimizer.lr;
+    // lr (1 + cos(pi k / 32)) / 2 by hand: 1 at k = 0, 1/2 at 16, 0 at 32, rising again to 1 at 64.
+    const byHand: [number, number][] = [
+      [0, lr],
+      [16, lr / 2],
+      [31, (lr * (1 - Math.cos(Math.PI / 32))) / 2],
+      [32, 0],
+      [33, (lr * (1 - Math.cos(Math.PI / 32))) / 2],
+      [48, lr / 2],
+      [64, lr],
+      [65, (lr * (1 + Math.cos(Math.PI / 32))) / 2],
+      [96, 0],
+      [99, (lr * (1 - Math.cos((3 * Math.PI) / 32))) / 2],
+    ];
+    for (const [k, expected] of byHand) expect(learningRateAt(schedule, lr, k, 100), `k = ${k}`).toBeCloseTo(expected, 15);
+    // torch 1.13: CosineAnnealingLR(SGD(lr=0.1), T_max=32), param_groups[0]['lr'] after k scheduler.step() calls.
+    const torch: [number, number][] = [
+      [16, 0.05],
+      [33, 0.00024076366639015357],
+      [65, 0.0997592363336099],
+      [80, 0.05000000000000004],
+      [96, 0],
+    ];
+    for (const [k, expected] of torch) expect(learningRateAt(schedule, 0.1, k, 100), `torch k = ${k}`).toBeCloseTo(expected, 13);
+    // T_max does not follow the stage's length.
+    expect(learningRateAt(schedule, lr, 10, 20)).toBe(learningRateAt(schedule, lr, 10, 100));
   });
 });
 

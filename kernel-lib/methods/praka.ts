@@ -27,7 +27,8 @@
  * Prototypes: every new class's feature mean after each task (jointSSL.py `protoSave`), as PASS (eval-mode features
  * of un-augmented training images here; the official code uses its augmenting loader, last partial batch dropped).
  *
- * Training recipe: PRAKA_TRAINING below (Adam, lr 1e-3, weight decay 2e-4, 100 epochs, batch 128, cosine).
+ * Training recipe: PRAKA_TRAINING below (Adam, lr 1e-3, weight decay 2e-4, 100 epochs, batch 128, cosine with
+ * T_max = 32).
  *
  * KD removal (`kd: false`). The augmented asymmetric knowledge aggregation is a KL from a stop-gradient
  * teacher distribution, the aggregated joint head, into the N-way classifier, and the official code names its two
@@ -83,13 +84,17 @@ export const PRAKA_DEFAULTS: PrakaConfig = {
 
 /**
  * The official training recipe (PRAKA Cifar100/main.py defaults, jointSSL.py `train`), to pass to createRun: Adam
- * (lr 0.001, weight_decay 2e-4), 100 epochs per task, batch 128. The official schedule, CosineAnnealingLR(T_max=32)
- * stepped at the start of each epoch (lr_e = lr (1 + cos(pi (e + 1) / 32)) / 2, periodic with 64 epochs), is not
- * expressible with kdcl's schedules (cosine runs over the stage's epochs); 'cosine' is the nearest.
+ * (lr 0.001, weight_decay 2e-4), 100 epochs per task, batch 128, a fresh optimiser and scheduler per task, and
+ * `CosineAnnealingLR(opt, T_max=32)` whatever the epoch count: lr (1 + cos(pi k / 32)) / 2 after k scheduler
+ * steps, back at lr after 64 (torch's closed form; its values checked against torch 1.13 in the tests).
+ * One epoch of phase differs: jointSSL.py calls `scheduler.step()` at the START of each epoch, so (torch >= 1.1,
+ * whose constructor already takes step 0) epoch e trains at k = e + 1, while kdcl's cosine gives epoch e the rate
+ * at k = e. Epoch 0 here runs at lr, not 0.9976 lr, the minimum falls on epoch 32, not 31, and so on, one epoch
+ * later throughout. kdcl's ScheduleSpec has no phase offset to express the official one exactly.
  */
 export const PRAKA_TRAINING = {
   optimizer: { kind: 'adam', lr: 0.001, weightDecay: 2e-4 },
-  schedule: { kind: 'cosine' },
+  schedule: { kind: 'cosine', tMax: 32 },
   epochs: 100,
   batchSize: 128,
 } as const;
