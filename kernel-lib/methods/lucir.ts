@@ -235,6 +235,7 @@ export function createLucir(overrides: Partial<LucirConfig> = {}): Method<LucirC
         for (const p of parts) out.set(p, (offset += p.length) - p.length);
         return out;
       };
+      // StageOptions, not TrainLoopOptions: CBF has its own SGD settings (`optimizer`), which only the trainer's type has.
       const stage: StageOptions = {
         stage: 'lucir-cbf',
         data: { newIndices: ofClasses(ctx.task.start, ctx.task.end), replayIndices: ofClasses(0, ctx.task.start) },
