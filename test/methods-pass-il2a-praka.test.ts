@@ -312,9 +312,12 @@ describe('registry and configs', () => {
 
   it("PRAKA's schedule is CosineAnnealingLR(T_max=32): torch's values after k steps, period 64, whatever the epochs", () => {
     const schedule = PRAKA_TRAINING.schedule;
-    expect(schedule).toEqual({ kind: 'cosine', tMax: 32 });
+    expect(schedule).toEqual({ kind: 'cosine', tMax: 32, offset: 1 });
     expect(() => validateScheduleSpec(schedule, 'schedule')).not.toThrow();
     const lr = PRAKA_TRAINING.optimizer.lr;
+    // Epoch e trains after e + 1 scheduler steps (jointSSL.py steps at the start of each epoch).
+    const atStep = { ...schedule, offset: 0 };
+    for (const e of [0, 15, 31, 63]) expect(learningRateAt(schedule, lr, e, 100)).toBe(learningRateAt(atStep, lr, e + 1, 100));
     // lr (1 + cos(pi k / 32)) / 2 by hand: 1 at k = 0, 1/2 at 16, 0 at 32, rising again to 1 at 64.
     const byHand: [number, number][] = [
       [0, lr],
@@ -328,7 +331,7 @@ describe('registry and configs', () => {
       [96, 0],
       [99, (lr * (1 - Math.cos((3 * Math.PI) / 32))) / 2],
     ];
-    for (const [k, expected] of byHand) expect(learningRateAt(schedule, lr, k, 100), `k = ${k}`).toBeCloseTo(expected, 15);
+    for (const [k, expected] of byHand) expect(learningRateAt(atStep, lr, k, 100), `k = ${k}`).toBeCloseTo(expected, 15);
     // torch 1.13: CosineAnnealingLR(SGD(lr=0.1), T_max=32), param_groups[0]['lr'] after k scheduler.step() calls.
     const torch: [number, number][] = [
       [16, 0.05],
@@ -337,7 +340,7 @@ describe('registry and configs', () => {
       [80, 0.05000000000000004],
       [96, 0],
     ];
-    for (const [k, expected] of torch) expect(learningRateAt(schedule, 0.1, k, 100), `torch k = ${k}`).toBeCloseTo(expected, 13);
+    for (const [k, expected] of torch) expect(learningRateAt(atStep, 0.1, k, 100), `torch k = ${k}`).toBeCloseTo(expected, 13);
     // T_max does not follow the stage's length.
     expect(learningRateAt(schedule, lr, 10, 20)).toBe(learningRateAt(schedule, lr, 10, 100));
   });

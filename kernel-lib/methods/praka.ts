@@ -87,14 +87,12 @@ export const PRAKA_DEFAULTS: PrakaConfig = {
  * (lr 0.001, weight_decay 2e-4), 100 epochs per task, batch 128, a fresh optimiser and scheduler per task, and
  * `CosineAnnealingLR(opt, T_max=32)` whatever the epoch count: lr (1 + cos(pi k / 32)) / 2 after k scheduler
  * steps, back at lr after 64 (torch's closed form; its values checked against torch 1.13 in the tests).
- * One epoch of phase differs: jointSSL.py calls `scheduler.step()` at the START of each epoch, so (torch >= 1.1,
- * whose constructor already takes step 0) epoch e trains at k = e + 1, while kdcl's cosine gives epoch e the rate
- * at k = e. Epoch 0 here runs at lr, not 0.9976 lr, the minimum falls on epoch 32, not 31, and so on, one epoch
- * later throughout. kdcl's ScheduleSpec has no phase offset to express the official one exactly.
+ * jointSSL.py calls `scheduler.step()` at the START of each epoch, so (torch >= 1.1, whose constructor already
+ * takes step 0) epoch e trains at k = e + 1: hence `offset: 1` (epoch 0 at 0.9976 lr, the minimum on epoch 31).
  */
 export const PRAKA_TRAINING = {
   optimizer: { kind: 'adam', lr: 0.001, weightDecay: 2e-4 },
-  schedule: { kind: 'cosine', tMax: 32 },
+  schedule: { kind: 'cosine', tMax: 32, offset: 1 },
   epochs: 100,
   batchSize: 128,
 } as const;

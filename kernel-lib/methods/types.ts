@@ -21,7 +21,7 @@
 import { tf } from '../tf.ts';
 import type { Head, NetworkOutput } from '../models/types.ts';
 import type { BackboneSpec } from '../models/resnet.ts';
-import type { ScheduleSpec } from '../train/optim.ts';
+import type { OptimizerSpec, ScheduleSpec } from '../train/optim.ts';
 
 /** One task of a scenario, in incremental label space (classes are relabelled in arrival order). */
 export interface TaskSpec {
@@ -107,6 +107,8 @@ export interface TrainLoopOptions {
   lossTerms: (step: StepContext) => LossTerms;
   /** Per-epoch schedule of the stage (default: constant learningRate). */
   schedule?: ScheduleSpec;
+  /** Optimiser of the stage (default: the run's optimiser at `learningRate`). */
+  optimizer?: OptimizerSpec;
   /** Label shown in progress output, e.g. 'bic-stage2'. */
   stage: string;
 }

@@ -45,8 +45,10 @@ export type ScheduleSpec =
   /**
    * minLr + (lr - minLr) * (1 + cos(pi * epoch / tMax)) / 2 (CosineAnnealingLR, closed form). tMax defaults to
    * the stage's epochs; a smaller one makes the rate rise again after tMax epochs, as torch's does (PRAKA).
+   * `offset` shifts the phase: code that calls scheduler.step() at the start of each epoch trains epoch e at
+   * step e + 1 (offset 1).
    */
-  | { kind: 'cosine'; minLr?: number; tMax?: number };
+  | { kind: 'cosine'; minLr?: number; tMax?: number; offset?: number };
 
 /** Learning rate for a 0-based epoch of a stage that lasts `epochs` epochs. */
 export function learningRateAt(schedule: ScheduleSpec, baseLr: number, epoch: number, epochs: number): number {
@@ -60,7 +62,7 @@ export function learningRateAt(schedule: ScheduleSpec, baseLr: number, epoch: nu
     case 'cosine': {
       const minLr = schedule.minLr ?? 0;
       const tMax = schedule.tMax ?? Math.max(1, epochs);
-      return minLr + ((baseLr - minLr) * (1 + Math.cos((Math.PI * epoch) / tMax))) / 2;
+      return minLr + ((baseLr - minLr) * (1 + Math.cos((Math.PI * (epoch + (schedule.offset ?? 0))) / tMax))) / 2;
     }
   }
 }
@@ -84,6 +86,7 @@ export function validateScheduleSpec(spec: ScheduleSpec, field: string): void {
       return;
     case 'cosine':
       if (spec.tMax !== undefined && !(Number.isInteger(spec.tMax) && spec.tMax > 0)) throw bad(`tMax must be a positive integer, got ${spec.tMax}`);
+      if (spec.offset !== undefined && !(Number.isInteger(spec.offset) && spec.offset >= 0)) throw bad(`offset must be an integer >= 0, got ${spec.offset}`);
       return;
     case 'step':
       if (!(Number.isInteger(spec.stepSize) && spec.stepSize > 0)) throw bad(`stepSize must be a positive integer, got ${spec.stepSize}`);
