@@ -40,6 +40,9 @@ const rounds = Number(values.rounds);
 const threadCounts = values.threads!.split(',').map(Number);
 const backends = values.backends!.split(',').map((b) => b.trim()).filter(Boolean);
 const runTorch = values.torch && !values['no-torch'];
+const PYTHON = '/usr/bin/python3';
+/** Same OpenMP wait policy for both engines (kdcl's native backend defaults to PASSIVE: see native/index.ts). */
+const OMP_WAIT_POLICY = process.env.OMP_WAIT_POLICY ?? 'PASSIVE';
 
 interface Measurement {
   engine: string;
@@ -86,6 +89,7 @@ async function kdclWorker(backend: string, threads: number, steps: number, warmu
     KDCL_BACKEND: backend,
     KDCL_THREADS: String(threads),
     OMP_NUM_THREADS: String(threads),
+    OMP_WAIT_POLICY,
   });
   const result = lastJsonLine<WorkerResult>(out);
   if (result.tensorLeak !== 0) throw new Error(`${backend}: ${result.tensorLeak} tensors leaked per measurement`);
@@ -99,7 +103,6 @@ interface TorchResult {
   torch: string;
 }
 
-const PYTHON = '/usr/bin/python3';
 
 async function torchAvailable(): Promise<string | undefined> {
   try {
@@ -112,7 +115,7 @@ async function torchAvailable(): Promise<string | undefined> {
 
 async function torchWorker(threads: number, steps: number, warmup: number): Promise<TorchResult> {
   const out = await run(PYTHON, [path.join(here, 'torch_resnet32.py'), '--threads', String(threads), '--steps', String(steps),
-    '--warmup', String(warmup)], { OMP_NUM_THREADS: String(threads) });
+    '--warmup', String(warmup)], { OMP_NUM_THREADS: String(threads), OMP_WAIT_POLICY });
   return lastJsonLine<TorchResult>(out);
 }
 
@@ -134,7 +137,8 @@ const fmt = (x: number | undefined, digits = 1) => (x === undefined ? '–' : x 
 function markdown(rows: Row[], failures: Failure[], meta: Record<string, unknown>): string {
   const lines = [
     `ResNet-32 training, batch 128, 32x32x3, 100 classes, SGD momentum 0.9; KD step = teacher forward (eval) + student step on CE + KL (T=2).`,
-    `img/s = batch / median step time, best of ${meta.rounds} round(s) (all rounds in brackets). CPU: ${meta.cpu}; load average at start ${meta.loadStart}, end ${meta.loadEnd}.`,
+    `img/s = batch / median step time, best of ${meta.rounds} round(s) (all rounds in brackets). CPU: ${meta.cpu}; ` +
+      `load average at start ${meta.loadStart}, end ${meta.loadEnd}; OMP_WAIT_POLICY=${meta.ompWaitPolicy} for both engines.`,
     '',
     '| engine | threads | train img/s | KD step img/s | train / PyTorch | KD / PyTorch | peak RSS MiB |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
@@ -231,6 +235,7 @@ async function main(): Promise<void> {
     cpu: `${os.cpus()[0]?.model ?? 'unknown'} x${os.availableParallelism?.() ?? os.cpus().length}`,
     loadStart,
     loadEnd: os.loadavg().map((l) => l.toFixed(2)).join(' '),
+    ompWaitPolicy: OMP_WAIT_POLICY,
     date: new Date().toISOString(),
   };
   console.log(markdown(rows, failures, meta));

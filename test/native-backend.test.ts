@@ -128,6 +128,22 @@ describe.skipIf(unavailable !== undefined)('kdcl-native backend', () => {
     });
   });
 
+  describe('pooling forward and gradient match the cpu backend', () => {
+    // Random inputs: no two pixels of a window tie for the maximum, so the max gradient is unambiguous.
+    for (const [k, stride, pad] of [[3, 2, 1], [3, 2, 'same'], [2, 2, 'valid'], [3, 1, 'same']] as const) {
+      it(`maxPool ${k}x${k} stride ${stride} pad ${pad}`, async () => {
+        await expectMatchesCpu(`maxPool ${k} ${stride} ${pad}`, () =>
+          valueAndGrads((x) => tf.maxPool(x as tf.Tensor4D, k, stride, pad), [input([2, 9, 9, 5], 90)]));
+      });
+    }
+    it('avgPool (unpadded natively; padded windows go to the cpu kernel)', async () => {
+      await expectMatchesCpu('avgPool', () => [
+        ...valueAndGrads((x) => tf.avgPool(x as tf.Tensor4D, 2, 2, 'valid'), [input([2, 8, 8, 5], 91)]),
+        ...valueAndGrads((x) => tf.avgPool(x as tf.Tensor4D, 3, 2, 'same'), [input([2, 9, 9, 5], 92)]),
+      ]);
+    });
+  });
+
   describe('matmul matches the cpu backend', () => {
     for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
       it(`transposeA ${ta}, transposeB ${tb}, with gradients`, async () => {

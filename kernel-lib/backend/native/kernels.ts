@@ -13,6 +13,9 @@ export interface NativeAddon {
   init(threads: number): { onednn: string; isa: string; threads: number };
   /** pass 0: forward (x, filter -> y); 1: backprop input (dy, filter -> dx); 2: backprop filter (x, dy -> dw). */
   conv2d(pass: 0 | 1 | 2, a: Float32Array, b: Float32Array, out: Float32Array, geometry: Int32Array): string | null;
+  /** kind 0: max, 1: average (padding excluded). False if oneDNN has no implementation. */
+  pool(kind: 0 | 1, x: Float32Array, y: Float32Array, geometry: Int32Array): boolean;
+  poolGrad(kind: 0 | 1, x: Float32Array, dy: Float32Array, dx: Float32Array, geometry: Int32Array): boolean;
   /** params: [batch, m, n, k, transA, transB, aBatchStride, bBatchStride, relu]. */
   matmul(a: Float32Array, b: Float32Array, c: Float32Array, bias: Float32Array | null, params: Int32Array): void;
   /** params: [rank, ...shape, ...aStrides, ...bStrides]. */
@@ -162,6 +165,59 @@ function nativeKernels(addon: NativeAddon): Record<string, NativeKernel> {
     if (bias) binaryInto(addon, BINARY_OPS.Add, y, info.outShape, bias, inputs.bias.shape, info.outShape, y);
     if (activation === 'relu') addon.unary(UNARY_OPS.Relu, y, y, 0);
     return output(s, info.outShape, y);
+  };
+
+  type PoolAttrs = {
+    filterSize: number | [number, number];
+    strides: number | [number, number];
+    pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+    dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  };
+  const poolInfo = (shape: number[], attrs: PoolAttrs) => {
+    const info = backend_util.computePool2DInfo(shape as [number, number, number, number], attrs.filterSize, attrs.strides,
+      1, attrs.pad, attrs.dimRoundingMode);
+    const p = info.padInfo;
+    const geometry = Int32Array.from([info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight,
+      info.outWidth, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, p.top, p.left, p.bottom, p.right]);
+    return { info, geometry, padded: p.top + p.left + p.bottom + p.right > 0 };
+  };
+
+  kernels.MaxPool = ({ inputs, attrs }, s) => {
+    const x = f32(s, inputs.x);
+    if (!x || inputs.x.shape.length !== 4) return undefined;
+    const { info, geometry } = poolInfo(inputs.x.shape, attrs as unknown as PoolAttrs);
+    const y = alloc(s, util.sizeFromShape(info.outShape));
+    return addon.pool(0, x, y, geometry) ? output(s, info.outShape, y) : undefined;
+  };
+
+  // Where several pixels of a window tie for the maximum, oneDNN and tfjs may send the gradient to different
+  // ones (both valid subgradients).
+  kernels.MaxPoolGrad = ({ inputs, attrs }, s) => {
+    const x = f32(s, inputs.input), dy = f32(s, inputs.dy);
+    if (!x || !dy || inputs.input.shape.length !== 4) return undefined;
+    const { geometry } = poolInfo(inputs.input.shape, attrs as unknown as PoolAttrs);
+    const dx = alloc(s, x.length);
+    return addon.poolGrad(0, x, dy, dx, geometry) ? output(s, inputs.input.shape, dx) : undefined;
+  };
+
+  // Average pooling only without padding: tfjs's forward divides by the real pixels of a padded window but its
+  // gradient by the full window, and the cpu kernels stay the reference for that case.
+  kernels.AvgPool = ({ inputs, attrs }, s) => {
+    const x = f32(s, inputs.x);
+    if (!x || inputs.x.shape.length !== 4) return undefined;
+    const { info, geometry, padded } = poolInfo(inputs.x.shape, attrs as unknown as PoolAttrs);
+    if (padded) return undefined;
+    const y = alloc(s, util.sizeFromShape(info.outShape));
+    return addon.pool(1, x, y, geometry) ? output(s, info.outShape, y) : undefined;
+  };
+
+  kernels.AvgPoolGrad = ({ inputs, attrs }, s) => {
+    const x = f32(s, inputs.input), dy = f32(s, inputs.dy);
+    if (!x || !dy || inputs.input.shape.length !== 4) return undefined;
+    const { geometry, padded } = poolInfo(inputs.input.shape, attrs as unknown as PoolAttrs);
+    if (padded) return undefined;
+    const dx = alloc(s, x.length);
+    return addon.poolGrad(1, x, dy, dx, geometry) ? output(s, inputs.input.shape, dx) : undefined;
   };
 
   const matmul = (args: KernelArgs, s: CpuStorage, fused: boolean) => {

@@ -146,6 +146,43 @@ napi_value Conv2d(napi_env env, napi_callback_info info) {
   return string(env, impl);
 }
 
+kdcl::PoolGeom pool_geometry(const Args& args, size_t i) {
+  const std::vector<int64_t> p = args.ints(i);
+  if (p.size() != 14) throw ArgError{"pool geometry must have 14 entries"};
+  kdcl::PoolGeom g{};
+  int* fields[] = {&g.n, &g.ih, &g.iw, &g.c, &g.oh, &g.ow, &g.kh, &g.kw, &g.sh, &g.sw, &g.pt, &g.pl, &g.pb, &g.pr};
+  for (size_t k = 0; k < 14; ++k) *fields[k] = static_cast<int>(p[k]);
+  return g;
+}
+
+// pool(kind, x, y, geometry: Int32Array[14]) -> true, or false if oneDNN has no implementation.
+napi_value Pool(napi_env env, napi_callback_info info) {
+  Args args(env, info, 4);
+  const kdcl::PoolGeom g = pool_geometry(args, 3);
+  size_t nx, ny;
+  const float* x = args.f32(1, &nx);
+  float* y = args.f32(2, &ny);
+  if (nx != size_t(g.n) * g.ih * g.iw * g.c || ny != size_t(g.n) * g.oh * g.ow * g.c) throw ArgError{"pool: array sizes do not match the geometry"};
+  napi_value result;
+  napi_get_boolean(env, kdcl::pool_forward(static_cast<kdcl::PoolKind>(args.integer(0)), g, x, y), &result);
+  return result;
+}
+
+// poolGrad(kind, x, dy, dx, geometry) -> true, or false if oneDNN has no implementation.
+napi_value PoolGrad(napi_env env, napi_callback_info info) {
+  Args args(env, info, 5);
+  const kdcl::PoolGeom g = pool_geometry(args, 4);
+  size_t nx, ndy, ndx;
+  const float* x = args.f32(1, &nx);
+  const float* dy = args.f32(2, &ndy);
+  float* dx = args.f32(3, &ndx);
+  const size_t in = size_t(g.n) * g.ih * g.iw * g.c, out = size_t(g.n) * g.oh * g.ow * g.c;
+  if (nx != in || ndx != in || ndy != out) throw ArgError{"poolGrad: array sizes do not match the geometry"};
+  napi_value result;
+  napi_get_boolean(env, kdcl::pool_backward(static_cast<kdcl::PoolKind>(args.integer(0)), g, x, dy, dx), &result);
+  return result;
+}
+
 // matmul(a, b, c, bias|null, [batch, m, n, k, transA, transB, aBatchStride, bBatchStride, relu])
 napi_value Matmul(napi_env env, napi_callback_info info) {
   Args args(env, info, 5);
@@ -273,6 +310,8 @@ napi_value Register(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"init", nullptr, guarded<Init>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"conv2d", nullptr, guarded<Conv2d>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"pool", nullptr, guarded<Pool>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"poolGrad", nullptr, guarded<PoolGrad>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"matmul", nullptr, guarded<Matmul>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"binary", nullptr, guarded<Binary>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"unary", nullptr, guarded<Unary>, nullptr, nullptr, nullptr, napi_default, nullptr},

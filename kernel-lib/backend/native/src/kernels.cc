@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <unordered_map>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <vector>
 
@@ -69,6 +70,10 @@ struct ConvPrimitives {
   dnnl::primitive weights_reorder;
   std::string impl;
 };
+
+// The primitive caches, the stream and the cached buffers are shared: one primitive call at a time (the addon
+// may be loaded by several worker threads of one process).
+std::mutex g_primitive_mutex;
 
 std::map<std::vector<int>, std::unique_ptr<ConvPrimitives>> g_conv_cache;
 
@@ -169,10 +174,7 @@ std::string cpu_isa() {
 }
 
 bool conv2d(ConvPass pass, const ConvGeom& g, const float* a, const float* b, float* out, std::string* impl) {
-  // The primitive cache, the stream and the cached weight buffers are shared: one convolution at a time (the
-  // addon may be loaded by several worker threads of one process).
-  static std::mutex mutex;
-  std::lock_guard<std::mutex> lock(mutex);
+  std::lock_guard<std::mutex> lock(g_primitive_mutex);
   // oneDNN sizes its team from the calling thread's OpenMP setting.
   omp_set_num_threads(g_threads);
   ConvPrimitives* p;
@@ -210,6 +212,90 @@ bool conv2d(ConvPass pass, const ConvGeom& g, const float* a, const float* b, fl
                                {DNNL_ARG_DIFF_SRC, act(p->act_src, out)}});
     }
   }
+  stream.wait();
+  return true;
+}
+
+namespace {
+
+struct PoolPrimitives {
+  dnnl::memory::desc src, dst;
+  dnnl::pooling_forward::primitive_desc fwd_pd;
+  dnnl::primitive fwd;
+  // Backward only.
+  dnnl::primitive bwd;
+  dnnl::memory scratch_dst, workspace;
+};
+
+std::map<std::vector<int>, std::unique_ptr<PoolPrimitives>> g_pool_cache;
+
+PoolPrimitives* pool_primitives(PoolKind kind, bool backward, const PoolGeom& g) {
+  std::vector<int> key{static_cast<int>(kind), backward, g.n, g.ih, g.iw, g.c, g.oh, g.ow, g.kh, g.kw,
+                       g.sh, g.sw, g.pt, g.pl, g.pb, g.pr};
+  auto found = g_pool_cache.find(key);
+  if (found != g_pool_cache.end()) return found->second.get();
+  auto& engine = cpu_engine();
+  auto p = std::make_unique<PoolPrimitives>();
+  p->src = dnnl::memory::desc({g.n, g.c, g.ih, g.iw}, dt::f32, tag::nhwc);
+  p->dst = dnnl::memory::desc({g.n, g.c, g.oh, g.ow}, dt::f32, tag::nhwc);
+  const auto alg = kind == PoolKind::Max ? dnnl::algorithm::pooling_max : dnnl::algorithm::pooling_avg_exclude_padding;
+  dims strides{g.sh, g.sw}, kernel{g.kh, g.kw}, pad_l{g.pt, g.pl}, pad_r{g.pb, g.pr};
+  const auto prop = backward ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
+  p->fwd_pd = dnnl::pooling_forward::primitive_desc(
+      dnnl::pooling_forward::desc(prop, alg, p->src, p->dst, strides, kernel, pad_l, pad_r), engine);
+  p->fwd = dnnl::pooling_forward(p->fwd_pd);
+  if (backward) {
+    dnnl::pooling_backward::primitive_desc bwd_pd(
+        dnnl::pooling_backward::desc(alg, p->src, p->dst, strides, kernel, pad_l, pad_r), engine, p->fwd_pd);
+    p->bwd = dnnl::pooling_backward(bwd_pd);
+    if (kind == PoolKind::Max) {
+      p->scratch_dst = dnnl::memory(p->dst, engine);
+      p->workspace = dnnl::memory(p->fwd_pd.workspace_desc(), engine);
+    }
+  }
+  auto* raw = p.get();
+  g_pool_cache.emplace(std::move(key), std::move(p));
+  return raw;
+}
+
+}  // namespace
+
+bool pool_forward(PoolKind kind, const PoolGeom& g, const float* x, float* y) {
+  std::lock_guard<std::mutex> lock(g_primitive_mutex);
+  omp_set_num_threads(g_threads);
+  PoolPrimitives* p;
+  try {
+    p = pool_primitives(kind, false, g);
+  } catch (const dnnl::error&) {
+    return false;
+  }
+  auto& engine = cpu_engine();
+  p->fwd.execute(cpu_stream(), {{DNNL_ARG_SRC, dnnl::memory(p->src, engine, const_cast<float*>(x))},
+                                {DNNL_ARG_DST, dnnl::memory(p->dst, engine, y)}});
+  cpu_stream().wait();
+  return true;
+}
+
+bool pool_backward(PoolKind kind, const PoolGeom& g, const float* x, const float* dy, float* dx) {
+  std::lock_guard<std::mutex> lock(g_primitive_mutex);
+  omp_set_num_threads(g_threads);
+  PoolPrimitives* p;
+  try {
+    p = pool_primitives(kind, true, g);
+  } catch (const dnnl::error&) {
+    return false;
+  }
+  auto& engine = cpu_engine();
+  auto& stream = cpu_stream();
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_DIFF_DST, dnnl::memory(p->dst, engine, const_cast<float*>(dy))},
+                                             {DNNL_ARG_DIFF_SRC, dnnl::memory(p->src, engine, dx)}};
+  if (kind == PoolKind::Max) {
+    p->fwd.execute(stream, {{DNNL_ARG_SRC, dnnl::memory(p->src, engine, const_cast<float*>(x))},
+                            {DNNL_ARG_DST, p->scratch_dst},
+                            {DNNL_ARG_WORKSPACE, p->workspace}});
+    args.emplace(DNNL_ARG_WORKSPACE, p->workspace);
+  }
+  p->bwd.execute(stream, args);
   stream.wait();
   return true;
 }
