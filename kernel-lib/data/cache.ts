@@ -23,7 +23,7 @@ const PREFIX_BYTES = MAGIC.length + 4;
 export type CacheMeta = Record<string, unknown>;
 
 export type CacheRead =
-  | { status: 'hit'; payload: Uint8Array; meta: CacheMeta }
+  | { status: 'hit'; payload: Uint8Array[]; meta: CacheMeta }
   | { status: 'missing' }
   | { status: 'stale' }
   | { status: 'corrupt'; reason: string };
@@ -58,41 +58,75 @@ export function tempPathFor(file: string): string {
   return `${file}.tmp-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
 }
 
-export function readCacheEntry(file: string, key: string): CacheRead {
-  let bytes: Buffer;
+class CorruptEntry extends Error {}
+
+/** Fills `target` from `fd` at `position`, or throws CorruptEntry if the file ends first. */
+function readExactly(fd: number, target: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < target.length) {
+    const n = fs.readSync(fd, target, done, Math.min(target.length - done, 1 << 30), position + done);
+    if (n === 0) throw new CorruptEntry('file ended early');
+    done += n;
+  }
+}
+
+/**
+ * Reads and verifies an entry. The payload is read straight into `into` (views whose lengths add up to the payload
+ * size, e.g. a class's slots in the final train and test arrays: no intermediate buffer, no copy) or into a new array.
+ * An entry of the right key but another payload size reads as stale. The key is checked before the payload is read
+ * and hashed: an entry that will be replaced anyway is not verified.
+ */
+export function readCacheEntry(file: string, key: string, into?: Uint8Array[]): CacheRead {
+  let fd: number;
   try {
-    bytes = fs.readFileSync(file);
+    fd = fs.openSync(file, 'r');
   } catch {
     return { status: 'missing' };
   }
-  if (bytes.length < PREFIX_BYTES || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) {
-    return { status: 'corrupt', reason: 'bad magic bytes' };
-  }
-  const headerBytes = bytes.readUInt32LE(MAGIC.length);
-  if (PREFIX_BYTES + headerBytes > bytes.length) return { status: 'corrupt', reason: 'header longer than the file' };
-  let header: { key?: unknown; payloadBytes?: unknown; sha256?: unknown; meta?: unknown; metaSha256?: unknown };
   try {
-    header = JSON.parse(bytes.subarray(PREFIX_BYTES, PREFIX_BYTES + headerBytes).toString('utf8'));
-  } catch {
-    return { status: 'corrupt', reason: 'unreadable header' };
+    const size = fs.fstatSync(fd).size;
+    if (size < PREFIX_BYTES) return { status: 'corrupt', reason: `wrong size: ${size} bytes, shorter than the prefix` };
+    const prefix = Buffer.alloc(PREFIX_BYTES);
+    readExactly(fd, prefix, 0);
+    if (!prefix.subarray(0, MAGIC.length).equals(MAGIC)) return { status: 'corrupt', reason: 'bad magic bytes' };
+    const headerBytes = prefix.readUInt32LE(MAGIC.length);
+    if (PREFIX_BYTES + headerBytes > size) return { status: 'corrupt', reason: 'header longer than the file' };
+    const headerBuffer = Buffer.alloc(headerBytes);
+    readExactly(fd, headerBuffer, PREFIX_BYTES);
+    let header: { key?: unknown; payloadBytes?: unknown; sha256?: unknown; meta?: unknown; metaSha256?: unknown };
+    try {
+      header = JSON.parse(headerBuffer.toString('utf8'));
+    } catch {
+      return { status: 'corrupt', reason: 'unreadable header' };
+    }
+    if (typeof header.payloadBytes !== 'number' || typeof header.sha256 !== 'string') {
+      return { status: 'corrupt', reason: 'header lacks payloadBytes or sha256' };
+    }
+    const expectedSize = PREFIX_BYTES + headerBytes + header.payloadBytes;
+    if (size !== expectedSize) return { status: 'corrupt', reason: `wrong size: ${size} bytes, header says ${expectedSize}` };
+    const meta = header.meta ?? {};
+    // Entries written before meta was checksummed are rebuilt quietly, like any entry from an older loader.
+    if (header.metaSha256 === undefined) return { status: 'stale' };
+    if (sha256Hex(JSON.stringify(meta)) !== header.metaSha256) return { status: 'corrupt', reason: "meta sha256 differs from the header's" };
+    if (header.key !== key) return { status: 'stale' };
+    const views = into ?? [new Uint8Array(header.payloadBytes)];
+    if (views.reduce((n, v) => n + v.length, 0) !== header.payloadBytes) return { status: 'stale' };
+    const hash = crypto.createHash('sha256');
+    let position = PREFIX_BYTES + headerBytes;
+    for (const view of views) {
+      readExactly(fd, view, position);
+      hash.update(view);
+      position += view.length;
+    }
+    const actual = hash.digest('hex');
+    if (actual !== header.sha256) return { status: 'corrupt', reason: `payload sha256 ${actual} differs from header's ${header.sha256}` };
+    return { status: 'hit', payload: views, meta: meta as CacheMeta };
+  } catch (err) {
+    if (err instanceof CorruptEntry) return { status: 'corrupt', reason: err.message };
+    throw err;
+  } finally {
+    fs.closeSync(fd);
   }
-  if (typeof header.payloadBytes !== 'number' || typeof header.sha256 !== 'string') {
-    return { status: 'corrupt', reason: 'header lacks payloadBytes or sha256' };
-  }
-  const expectedLength = PREFIX_BYTES + headerBytes + header.payloadBytes;
-  if (bytes.length !== expectedLength) {
-    return { status: 'corrupt', reason: `wrong size: ${bytes.length} bytes, header says ${expectedLength}` };
-  }
-  const payload = bytes.subarray(PREFIX_BYTES + headerBytes);
-  const actual = sha256Hex(payload);
-  if (actual !== header.sha256) return { status: 'corrupt', reason: `payload sha256 ${actual} differs from header's ${header.sha256}` };
-  const meta = header.meta ?? {};
-  // Entries written before meta was checksummed are rebuilt quietly, like any entry from an older loader.
-  if (header.metaSha256 === undefined) return { status: 'stale' };
-  if (sha256Hex(JSON.stringify(meta)) !== header.metaSha256) return { status: 'corrupt', reason: 'meta sha256 differs from the header\'s' };
-  if (header.key !== key) return { status: 'stale' };
-  // A view into the file's own buffer (readFileSync allocates large files unpooled): no copy.
-  return { status: 'hit', payload: new Uint8Array(payload.buffer, payload.byteOffset, payload.length), meta: meta as CacheMeta };
 }
 
 export function writeCacheEntry(file: string, key: string, payload: Uint8Array, meta: CacheMeta = {}): void {
@@ -109,27 +143,38 @@ export interface CachedOptions {
   warn?: (line: string) => void;
   /** Skip the cache entirely (neither read nor write). */
   disabled?: boolean;
+  /** Destination views for the payload (see readCacheEntry); a built payload is copied into them. */
+  into?: Uint8Array[];
 }
 
 /**
  * The payload stored under `file` for `key`, or `build()`'s result, which is then stored. A corrupt entry is
  * reported through `warn` and rebuilt; a stale one is rebuilt silently. If `build` throws, nothing is written.
+ * The payload comes back as `into` when given, else as one array.
  */
 export async function cached(
   file: string,
   key: string,
   build: () => Promise<{ payload: Uint8Array; meta?: CacheMeta }> | { payload: Uint8Array; meta?: CacheMeta },
   options: CachedOptions = {},
-): Promise<{ payload: Uint8Array; meta: CacheMeta; fromCache: boolean }> {
+): Promise<{ payload: Uint8Array[]; meta: CacheMeta; fromCache: boolean }> {
   if (!options.disabled) {
-    const read = readCacheEntry(file, key);
+    const read = readCacheEntry(file, key, options.into);
     if (read.status === 'hit') return { payload: read.payload, meta: read.meta, fromCache: true };
     if (read.status === 'corrupt') (options.warn ?? console.warn)(`corrupt cache entry ${file} (${read.reason}); rebuilding it`);
   }
   const built = await build();
   const meta = built.meta ?? {};
   if (!options.disabled) writeCacheEntry(file, key, built.payload, meta);
-  return { payload: built.payload, meta, fromCache: false };
+  if (!options.into) return { payload: [built.payload], meta, fromCache: false };
+  const total = options.into.reduce((n, v) => n + v.length, 0);
+  if (total !== built.payload.length) throw new Error(`cache entry ${file}: built ${built.payload.length} bytes for ${total} bytes of destination`);
+  let at = 0;
+  for (const view of options.into) {
+    if (view.buffer !== built.payload.buffer || view.byteOffset !== built.payload.byteOffset + at) view.set(built.payload.subarray(at, at + view.length));
+    at += view.length;
+  }
+  return { payload: options.into, meta, fromCache: false };
 }
 
 /** A short, stable cache key from any JSON-able description of an entry's inputs. */

@@ -74,31 +74,23 @@ export function checkImageSize(size: number | undefined, field = 'option imageSi
   }
 }
 
-/** One class's images of one split (uint8 NHWC), with their channel histogram when already known (from the cache). */
-export interface ClassBlock {
-  images: Uint8Array;
-  label: number;
-  histogram?: ChannelHistogram;
-}
-
-/** Per-class image blocks (all the same size) joined into one split, labelled by block. */
-export function assembleSplit(blocks: ClassBlock[], height: number, width: number): ImageSplit {
-  const imageBytes = height * width * 3;
-  let count = 0;
-  for (const block of blocks) {
-    if (block.images.length % imageBytes !== 0) throw new Error(`block for class ${block.label} is not a whole number of ${width}x${height} images`);
-    count += block.images.length / imageBytes;
-  }
+/**
+ * A split for classes 0..counts.length-1 with counts[c] images each (class by class), labels filled in, and one view
+ * per class into `images` for the loader to fill in place.
+ */
+export function allocateSplit(counts: number[], size: number): { split: ImageSplit; views: Uint8Array[] } {
+  const imageBytes = size * size * 3;
+  const count = counts.reduce((n, k) => n + k, 0);
   const images = new Uint8Array(count * imageBytes);
   const labels = new Int32Array(count);
+  const views: Uint8Array[] = [];
   let at = 0;
-  for (const block of blocks) {
-    const n = block.images.length / imageBytes;
-    images.set(block.images, at * imageBytes);
-    labels.fill(block.label, at, at + n);
+  counts.forEach((n, label) => {
+    labels.fill(label, at, at + n);
+    views.push(images.subarray(at * imageBytes, (at + n) * imageBytes));
     at += n;
-  }
-  return { images, labels, count, height, width, channels: 3 };
+  });
+  return { split: { images, labels, count, height: size, width: size, channels: 3 }, views };
 }
 
 /** Per-channel counts of each byte value (3 x 256) of uint8 NHWC RGB images: the exact sufficient statistics for mean/std. */
@@ -219,10 +211,4 @@ function trailingNumber(name: string): number {
 /** Plain code-point order (independent of locale), for wnids and file names. */
 export function compareCodePoints(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** The dataset of per-class blocks; mean/std come from the train blocks' histograms (counted where missing). */
-export function datasetFromBlocks(name: string, trainBlocks: ClassBlock[], testBlocks: ClassBlock[], size: number, classNames: string[]): ImageDataset {
-  const histogram = addHistograms(trainBlocks.map((block) => block.histogram ?? channelHistogram(block.images)));
-  return makeDataset(name, assembleSplit(trainBlocks, size, size), assembleSplit(testBlocks, size, size), classNames, histogram);
 }

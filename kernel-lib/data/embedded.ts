@@ -24,10 +24,12 @@ import {
   DatasetError,
   type LoadOptions,
   REPO_ROOT,
-  type ClassBlock,
+  type ChannelHistogram,
+  addHistograms,
+  allocateSplit,
   channelHistogram,
-  datasetFromBlocks,
   isChannelHistogram,
+  makeDataset,
   checkImageSize,
   compareByTrailingNumber,
   compareCodePoints,
@@ -215,13 +217,19 @@ export async function loadEmbedded(options: EmbeddedOptions = {}): Promise<Image
   const size = options.imageSize ?? stored;
   const imageBytes = size * size * 3;
   const cacheDir = resolveCacheDir(options.cacheDir);
-  const trainBlocks: ClassBlock[] = [];
-  const testBlocks: ClassBlock[] = [];
+  const manifestFile = path.join(dir, 'manifest.json');
+  classes.forEach((entry, i) => {
+    if (entry.id !== i) throw new DatasetError(`Class ${i} of the manifest has id ${entry.id}`, manifestFile, 'restore it with `git checkout -- data/embedded`');
+  });
+  const train = allocateSplit(classes.map((c) => c.train), size);
+  const test = allocateSplit(classes.map((c) => c.test), size);
+  const histograms: ChannelHistogram[] = [];
   for (const entry of classes) {
     const file = path.join(dir, entry.file);
     requireFile(file, 'restore data/embedded/ with `git checkout -- data/embedded`');
     const stat = fs.statSync(file);
     const key = cacheKey({ v: DECODE_VERSION, sha256: entry.sha256, size, bytes: stat.size, mtimeMs: Math.round(stat.mtimeMs) });
+    const trainView = train.views[entry.id];
     const result = await cached(
       path.join(cacheDir, 'decoded', 'embedded', `${path.basename(entry.file, '.jpk')}-${size}.kdc`),
       key,
@@ -236,23 +244,22 @@ export async function loadEmbedded(options: EmbeddedOptions = {}): Promise<Image
           );
         }
         const pack = parsePack(bytes, file);
+        if (pack.train.length !== entry.train || pack.test.length !== entry.test) {
+          throw new DatasetError(`Pack holds ${pack.train.length} + ${pack.test.length} images, manifest says ${entry.train} + ${entry.test}`, manifestFile, 'restore data/embedded with `git checkout -- data/embedded`');
+        }
         const all = [...pack.train, ...pack.test];
         const sources = [...pack.header.train.sources, ...pack.header.test.sources];
         const payload = new Uint8Array(all.length * imageBytes);
         const decoded = await decodeJpegs(all.map((jpeg, i) => ({ bytes: jpeg, source: `${file} (image ${i}, from ${sources[i]})` })));
         decoded.forEach((image, i) => payload.set(resizeArea(image, size, size).data, i * imageBytes));
-        const trainHistogram = channelHistogram(payload.subarray(0, pack.train.length * imageBytes));
-        return { payload, meta: { train: pack.train.length, test: pack.test.length, trainHistogram } };
+        return { payload, meta: { trainHistogram: channelHistogram(payload.subarray(0, trainView.length)) } };
       },
-      { warn: log, disabled: options.noCache },
+      // One entry per class holds its train images, then its test images: read straight into both splits.
+      { warn: log, disabled: options.noCache, into: [trainView, test.views[entry.id]] },
     );
-    const nTrain = Number(result.meta.train);
-    const trainImages = result.payload.subarray(0, nTrain * imageBytes);
-    const histogram = isChannelHistogram(result.meta.trainHistogram) ? result.meta.trainHistogram : channelHistogram(trainImages);
-    trainBlocks.push({ images: trainImages, label: entry.id, histogram });
-    testBlocks.push({ images: result.payload.subarray(nTrain * imageBytes), label: entry.id });
+    histograms.push(isChannelHistogram(result.meta.trainHistogram) ? result.meta.trainHistogram : channelHistogram(trainView));
   }
-  return datasetFromBlocks('embedded', trainBlocks, testBlocks, size, classes.map((c) => c.name));
+  return makeDataset('embedded', train.split, test.split, classes.map((c) => c.name), addHistograms(histograms));
 }
 
 /** Tiny ImageNet metadata and the source JPEGs of the chosen classes, read straight from the two archives. */

@@ -23,17 +23,16 @@ import type { ImageDataset } from './types.ts';
 import {
   DatasetError,
   type LoadOptions,
-  type ClassBlock,
   checkImageSize,
   compareCodePoints,
   isDir,
   limitClasses,
-  datasetFromBlocks,
+  makeDataset,
   requireFile,
   resolveCacheDir,
   resolveLog,
 } from './common.ts';
-import { decodeJpegBlock, type RgbImage } from './jpeg.ts';
+import { decodeJpegSplit, type RgbImage } from './jpeg.ts';
 import { centerCrop, crop, resizeShorterSide } from './resize.ts';
 
 export const IMAGENET100_CLASS_LIST = fileURLToPath(new URL('./imagenet100-classes.txt', import.meta.url));
@@ -138,35 +137,30 @@ export async function loadImageNet100(options: ImageNet100Options = {}): Promise
   }
 
   const cacheDir = resolveCacheDir(options.cacheDir);
-  const loadSplit = async (split: 'train' | 'val') => {
+  const loadSplit = (split: 'train' | 'val') => {
     const random = split === 'train' && trainCrop === 'random';
-    const blocks: ClassBlock[] = [];
-    for (let label = 0; label < wnids.length; label++) {
-      const wnid = wnids[label];
-      const rng = mulberry32(hashString(`${seed}/${wnid}`));
-      const transform = (image: RgbImage): RgbImage => {
+    const variant = random ? `r${seed}` : 'c';
+    // One generator per class, drawn in file order, so a class's crops do not depend on the other classes.
+    const rngs = wnids.map((wnid) => mulberry32(hashString(`${seed}/${wnid}`)));
+    return decodeJpegSplit({
+      files: wnids.map((wnid) => filesOf.get(`${split}/${wnid}`)!),
+      size,
+      entry: (label) => ({
+        cacheFile: path.join(cacheDir, 'decoded', 'imagenet100', split, `${wnids[label]}-${shorter}-${size}${variant}.kdc`),
+        keyParts: { dataset: 'imagenet100', dataDir, split, wnid: wnids[label], shorter, size, variant },
+      }),
+      transform: (image: RgbImage, label: number): RgbImage => {
         const resized = resizeShorterSide(image, shorter);
         if (!random) return centerCrop(resized, size);
-        const left = Math.floor(rng() * (resized.width - size + 1));
-        const top = Math.floor(rng() * (resized.height - size + 1));
+        const left = Math.floor(rngs[label]() * (resized.width - size + 1));
+        const top = Math.floor(rngs[label]() * (resized.height - size + 1));
         return crop(resized, left, top, size, size);
-      };
-      const variant = random ? `r${seed}` : 'c';
-      const block = await decodeJpegBlock({
-        files: filesOf.get(`${split}/${wnid}`)!,
-        cacheFile: path.join(cacheDir, 'decoded', 'imagenet100', split, `${wnid}-${shorter}-${size}${variant}.kdc`),
-        keyParts: { dataset: 'imagenet100', dataDir, split, wnid, shorter, size, variant },
-        width: size,
-        height: size,
-        transform,
-        warn: log,
-        noCache: options.noCache,
-      });
-      blocks.push({ images: block.images, label, histogram: block.histogram });
-    }
-    return blocks;
+      },
+      warn: log,
+      noCache: options.noCache,
+    });
   };
   const train = await loadSplit('train');
   const test = await loadSplit('val');
-  return datasetFromBlocks('imagenet100', train, test, size, wnids);
+  return makeDataset('imagenet100', train.split, test.split, wnids, train.histogram);
 }

@@ -9,7 +9,8 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import jpeg from 'jpeg-js';
-import { type ChannelHistogram, DatasetError, channelHistogram, isChannelHistogram } from './common.ts';
+import type { ImageSplit } from './types.ts';
+import { type ChannelHistogram, DatasetError, addHistograms, allocateSplit, channelHistogram, isChannelHistogram } from './common.ts';
 import { cacheKey, cached, fileFingerprints } from './cache.ts';
 
 export interface RgbImage {
@@ -240,6 +241,8 @@ export interface DecodeBlockOptions {
   transform: (image: RgbImage, file: string, index: number) => RgbImage;
   warn?: (line: string) => void;
   noCache?: boolean;
+  /** Where the block's pixels go (files.length * width * height * 3 bytes); default a new array. */
+  into?: Uint8Array;
 }
 
 /**
@@ -254,7 +257,7 @@ export async function decodeJpegBlock(options: DecodeBlockOptions): Promise<{ im
     key,
     async () => {
       const imageBytes = width * height * 3;
-      const images = new Uint8Array(files.length * imageBytes);
+      const images = options.into ?? new Uint8Array(files.length * imageBytes);
       // In slices, so full-size ImageNet classes (~1300 images of ~0.5 MB decoded) never sit in memory all at once.
       for (let from = 0; from < files.length; from += DECODE_SLICE) {
         const slice = files.slice(from, from + DECODE_SLICE);
@@ -268,8 +271,48 @@ export async function decodeJpegBlock(options: DecodeBlockOptions): Promise<{ im
       }
       return { payload: images, meta: { count: files.length, width, height, histogram: channelHistogram(images) } };
     },
-    { warn: options.warn, disabled: options.noCache },
+    { warn: options.warn, disabled: options.noCache, into: options.into ? [options.into] : undefined },
   );
-  const histogram = isChannelHistogram(result.meta.histogram) ? result.meta.histogram : channelHistogram(result.payload);
-  return { images: result.payload, histogram, fromCache: result.fromCache };
+  const images = result.payload[0];
+  const histogram = isChannelHistogram(result.meta.histogram) ? result.meta.histogram : channelHistogram(images);
+  return { images, histogram, fromCache: result.fromCache };
+}
+
+export interface JpegSplitSpec {
+  /** JPEG files of each class; class id = index. */
+  files: string[][];
+  /** Side of the square images of the split. */
+  size: number;
+  /** Cache entry of class `label` and what (besides its files) shapes its pixels. */
+  entry: (label: number) => { cacheFile: string; keyParts: unknown };
+  /** Decoded image `index` of class `label` -> size x size image. */
+  transform: (image: RgbImage, label: number, index: number) => RgbImage;
+  warn?: (line: string) => void;
+  noCache?: boolean;
+  /** Called after each class that had to be decoded (cache miss), e.g. for progress lines. */
+  onDecoded?: (label: number) => void;
+}
+
+/**
+ * One split of a folder-of-JPEGs dataset: every class decoded through the cache straight into its slot of the split's
+ * array, plus the split's channel histogram (from the cache entries where possible).
+ */
+export async function decodeJpegSplit(spec: JpegSplitSpec): Promise<{ split: ImageSplit; histogram: ChannelHistogram }> {
+  const { split, views } = allocateSplit(spec.files.map((list) => list.length), spec.size);
+  const histograms: ChannelHistogram[] = [];
+  for (let label = 0; label < spec.files.length; label++) {
+    const block = await decodeJpegBlock({
+      files: spec.files[label],
+      ...spec.entry(label),
+      width: spec.size,
+      height: spec.size,
+      transform: (image, _file, index) => spec.transform(image, label, index),
+      warn: spec.warn,
+      noCache: spec.noCache,
+      into: views[label],
+    });
+    histograms.push(block.histogram);
+    if (!block.fromCache) spec.onDecoded?.(label);
+  }
+  return { split, histogram: addHistograms(histograms) };
 }

@@ -21,21 +21,20 @@ import {
   DatasetError,
   type LoadOptions,
   REPO_ROOT,
-  type ClassBlock,
   checkImageSize,
   compareByTrailingNumber,
   compareCodePoints,
   isDir,
   isFile,
   limitClasses,
-  datasetFromBlocks,
+  makeDataset,
   requireDir,
   requireFile,
   resolveCacheDir,
   resolveLog,
 } from './common.ts';
 import { tempPathFor } from './cache.ts';
-import { decodeJpegBlock } from './jpeg.ts';
+import { decodeJpegSplit } from './jpeg.ts';
 import { resizeArea } from './resize.ts';
 import { extractTarFile } from './tar.ts';
 
@@ -214,27 +213,27 @@ export async function loadTinyImageNet(options: TinyImageNetOptions = {}): Promi
   const cacheDir = resolveCacheDir(options.cacheDir);
   const started = Date.now();
   let decodedClasses = 0;
-  const loadSplit = async (split: 'train' | 'val') => {
-    const blocks: ClassBlock[] = [];
-    for (let label = 0; label < wnids.length; label++) {
-      const wnid = wnids[label];
-      const files = split === 'train' ? tinyTrainFiles(root, wnid) : index.val.get(wnid)!.map((f) => path.join(root, 'val', 'images', f));
-      const block = await decodeJpegBlock({
-        files,
-        cacheFile: path.join(cacheDir, 'decoded', 'tiny-imagenet', split, `${wnid}-${size}.kdc`),
-        keyParts: { dataset: 'tiny-imagenet', split, wnid, size },
-        width: size,
-        height: size,
-        transform: (image) => resizeArea(image, size, size),
-        warn: log,
-        noCache: options.noCache,
-      });
-      if (!block.fromCache && ++decodedClasses % 20 === 0) log(`tiny-imagenet: decoded ${decodedClasses} class blocks (${((Date.now() - started) / 1000).toFixed(0)} s)`);
-      blocks.push({ images: block.images, label, histogram: block.histogram });
-    }
-    return blocks;
+  // All file lists first: a missing class folder is reported before any decoding.
+  const files = {
+    train: wnids.map((wnid) => tinyTrainFiles(root, wnid)),
+    val: wnids.map((wnid) => index.val.get(wnid)!.map((f) => path.join(root, 'val', 'images', f))),
   };
+  const loadSplit = (split: 'train' | 'val') =>
+    decodeJpegSplit({
+      files: files[split],
+      size,
+      entry: (label) => ({
+        cacheFile: path.join(cacheDir, 'decoded', 'tiny-imagenet', split, `${wnids[label]}-${size}.kdc`),
+        keyParts: { dataset: 'tiny-imagenet', split, wnid: wnids[label], size },
+      }),
+      transform: (image) => resizeArea(image, size, size),
+      warn: log,
+      noCache: options.noCache,
+      onDecoded: () => {
+        if (++decodedClasses % 20 === 0) log(`tiny-imagenet: decoded ${decodedClasses} class blocks (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+      },
+    });
   const train = await loadSplit('train');
   const test = await loadSplit('val');
-  return datasetFromBlocks('tiny-imagenet', train, test, size, wnids.map((w) => index.names.get(w) ?? w));
+  return makeDataset('tiny-imagenet', train.split, test.split, wnids.map((w) => index.names.get(w) ?? w), train.histogram);
 }
