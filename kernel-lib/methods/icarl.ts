@@ -9,8 +9,10 @@
  *   L = 1/(N C) sum_{i,c} BCE(z_ic, t_ic)
  * split exactly into its two column blocks so that the KD part is a term of its own:
  *   cls = (C - K)/C * BCE_mean(z[:, K:], onehot[:, K:])    kd = K/C * BCE_mean(z[:, :K], sigmoid(t_old))
- * (cls + kd is the original loss to rounding). New-task samples and replayed exemplars are treated alike. (FACIL's
- * icarl.py instead uses softmax CE for classification and a per-class BCE sum for distillation.)
+ * (cls + kd is the original loss to rounding; PyCIL models/icarl.py at commit 04d2e8a computes the same
+ * binary_cross_entropy_with_logits with sigmoid(old logits) as the old-class targets). New-task samples and replayed
+ * exemplars are treated alike. (FACIL's icarl.py instead uses softmax CE for classification and a per-class BCE sum
+ * for distillation; later PyCIL versions use CE + KD.)
  *
  * Memory (trainer, per `memory`): herding on L2-normalised features (paper Alg. 4), fixed total K = 2000 by
  * default, the old classes' share shrinking as classes arrive (Alg. 5; paper Sec. 4 "K = 2000"; PyCIL
@@ -54,6 +56,19 @@ export const ICARL_DEFAULTS: IcarlConfig = {
   // fixed_memory false.
   memory: { selection: 'herding', total: 2000 },
 };
+
+/**
+ * iCaRL's own training recipe (for kernel-lib/experiments' recipes): paper Sec. 4 (CIFAR-100: "70 epochs ... learning
+ * rate starts at 2.0 and is divided by 5 after 49 and 63 epochs", weight decay 1e-5, batch 128); momentum 0.9 as the
+ * original code (srebuffi/iCaRL main_resnet_tf.py) and PyCIL models/icarl.py (commit 04d2e8a: lrate 2.0, milestones
+ * [49, 63], decay 0.2, weight_decay 1e-5). The large rate matches the small scale of the element-mean BCE.
+ */
+export const ICARL_TRAINING = {
+  optimizer: { kind: 'sgd', lr: 2.0, momentum: 0.9, weightDecay: 1e-5 },
+  schedule: { kind: 'multistep', milestones: [49, 63], gamma: 0.2 },
+  epochs: 70,
+  batchSize: 128,
+} as const;
 
 /** The config's MemoryPolicy, checked: herding or random, and exactly one of total / perClass, a positive integer. */
 export function replayMemoryPolicy(method: string, config: ReplayMemoryConfig): MemoryPolicy {

@@ -71,6 +71,21 @@ export const LWF_DEFAULTS: LwfConfig = {
   kdLoss: 'ce',
 };
 
+/**
+ * LwF's training recipe in PyCIL models/lwf.py (for kernel-lib/experiments' recipes): first task 200 epochs, SGD lr 0.1,
+ * momentum 0.9, weight decay 5e-4, milestones [60, 120, 160]; later tasks 250 epochs, lr 0.1, weight decay 2e-4,
+ * milestones [60, 120, 180, 220]; decay 0.1; batch size 128.
+ */
+export const LWF_TRAINING = {
+  initOptimizer: { kind: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 5e-4 },
+  initSchedule: { kind: 'multistep', milestones: [60, 120, 160], gamma: 0.1 },
+  initEpochs: 200,
+  optimizer: { kind: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 2e-4 },
+  schedule: { kind: 'multistep', milestones: [60, 120, 180, 220], gamma: 0.1 },
+  epochs: 250,
+  batchSize: 128,
+} as const;
+
 /** How an LwF-family method lays out its classifier, and the logits and kernels its losses need. */
 export interface HeadLayout {
   createHead?(featureDim: number, seed: number): Head;
