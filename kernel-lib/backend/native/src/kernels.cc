@@ -507,13 +507,38 @@ void reduce(ReduceOp op, int64_t outer, int64_t mid, int64_t inner, const float*
 
 namespace {
 
-// Per-channel sums of f(row, channel) over rows, split across threads and combined in thread order.
+// Channel-periodic view of an NHWC array: flat element i belongs to channel i % C. With few channels (C = 4 in a
+// quarter-width ResNet-32) a row of C floats is too short to vectorise, so loops run over "periods" of
+// P = lcm(C, 16) elements, with per-channel constants repeated across the period.
+struct Periods {
+  int64_t rows;    // number of periods
+  int64_t period;  // P
+  int64_t channels;
+};
+
+Periods periods_of(int64_t rows, int64_t channels) {
+  int64_t p = channels;
+  while (p % 16 != 0) p += channels;  // lcm(C, 16)
+  if (p > 1024 || (rows * channels) % p != 0) p = channels;
+  return {rows * channels / p, p, channels};
+}
+
+std::vector<float> repeat_per_period(const Periods& v, const std::vector<float>& per_channel) {
+  std::vector<float> out(v.period);
+  for (int64_t k = 0; k < v.period; ++k) out[k] = per_channel[k % v.channels];
+  return out;
+}
+
+// Sums over the periods of `terms` per-element terms: row_fn(row, acc) adds row's terms into acc[t * P + k].
+// Rows are split across threads, each with its own partials, combined in thread order (deterministic). Returns
+// the sums folded to channels: result[t * C + c].
 template <class RowFn>
-void channel_sums(int64_t rows, int64_t channels, int sums_per_channel, std::vector<double>& result, RowFn row_fn) {
-  const int team = team_size(rows * channels);
-  const size_t width = static_cast<size_t>(sums_per_channel) * channels;
+std::vector<double> channel_sums(const Periods& v, int terms, RowFn row_fn) {
+  const int64_t p = v.period;
+  const int team = team_size(v.rows * p);
+  const size_t width = static_cast<size_t>(terms) * p;
   std::vector<double> partial(team * width, 0.0);
-  parallel_chunks(rows, channels, [&](int64_t begin, int64_t end, int t) {
+  parallel_chunks(v.rows, p, [&](int64_t begin, int64_t end, int t) {
     double* acc = partial.data() + t * width;
     // Accumulate blocks of rows in float (vectorised), then fold into double to bound rounding error.
     constexpr int64_t kBlock = 64;
@@ -525,9 +550,26 @@ void channel_sums(int64_t rows, int64_t channels, int sums_per_channel, std::vec
       for (size_t j = 0; j < width; ++j) acc[j] += block[j];
     }
   });
-  result.assign(width, 0.0);
+  std::vector<double> result(static_cast<size_t>(terms) * v.channels, 0.0);
   for (int t = 0; t < team; ++t)
-    for (size_t j = 0; j < width; ++j) result[j] += partial[t * width + j];
+    for (int term = 0; term < terms; ++term)
+      for (int64_t k = 0; k < p; ++k) result[term * v.channels + k % v.channels] += partial[t * width + term * p + k];
+  return result;
+}
+
+// y = x * mul + add per channel.
+void channel_affine(const Periods& v, const float* x, const std::vector<float>& mul, const std::vector<float>& add, float* y) {
+  const std::vector<float> m = repeat_per_period(v, mul), a = repeat_per_period(v, add);
+  const int64_t p = v.period;
+  parallel_chunks(v.rows, p, [&](int64_t begin, int64_t end, int) {
+    const float* __restrict mp = m.data();
+    const float* __restrict ap = a.data();
+    for (int64_t r = begin; r < end; ++r) {
+      const float* __restrict xr = x + r * p;
+      float* __restrict yr = y + r * p;
+      for (int64_t k = 0; k < p; ++k) yr[k] = xr[k] * mp[k] + ap[k];
+    }
+  });
 }
 
 }  // namespace
@@ -535,48 +577,51 @@ void channel_sums(int64_t rows, int64_t channels, int sums_per_channel, std::vec
 void batch_norm_train(int64_t rows, int64_t channels, const float* x, const float* gamma, const float* beta, float eps,
                       float* y, float* mean, float* variance) {
   const int64_t c = channels;
-  // Shifting by the first row before summing squares keeps E[x^2] - E[x]^2 well conditioned.
-  std::vector<float> shift(x, x + c);
-  std::vector<double> sums;
-  channel_sums(rows, c, 2, sums, [&](int64_t r, float* acc) {
-    const float* xr = x + r * c;
-    for (int64_t j = 0; j < c; ++j) {
-      const float d = xr[j] - shift[j];
-      acc[j] += d;
-      acc[c + j] += d * d;
+  const Periods v = periods_of(rows, c);
+  const int64_t p = v.period;
+  // Shifting by the first pixel before summing squares keeps E[x^2] - E[x]^2 well conditioned.
+  const std::vector<float> shift = repeat_per_period(v, std::vector<float>(x, x + c));
+  const std::vector<double> sums = channel_sums(v, 2, [&](int64_t r, float* acc) {
+    const float* __restrict xr = x + r * p;
+    const float* __restrict sh = shift.data();
+    float* __restrict s1 = acc;
+    float* __restrict s2 = acc + p;
+    for (int64_t k = 0; k < p; ++k) {
+      const float d = xr[k] - sh[k];
+      s1[k] += d;
+      s2[k] += d * d;
     }
   });
   std::vector<float> scale(c), bias(c);
   for (int64_t j = 0; j < c; ++j) {
     const double m = sums[j] / rows;
     const double var = std::max(0.0, sums[c + j] / rows - m * m);
-    const double mu = m + shift[j];
+    const double mu = m + x[j];
     mean[j] = static_cast<float>(mu);
     variance[j] = static_cast<float>(var);
     const double invstd = 1.0 / std::sqrt(static_cast<double>(variance[j]) + eps);
     scale[j] = static_cast<float>(gamma[j] * invstd);
     bias[j] = static_cast<float>(beta[j] - mu * gamma[j] * invstd);
   }
-  parallel_chunks(rows, c, [&](int64_t begin, int64_t end, int) {
-    for (int64_t r = begin; r < end; ++r) {
-      const float* xr = x + r * c;
-      float* yr = y + r * c;
-      for (int64_t j = 0; j < c; ++j) yr[j] = xr[j] * scale[j] + bias[j];
-    }
-  });
+  channel_affine(v, x, scale, bias, y);
 }
 
 void batch_norm_train_grad(int64_t rows, int64_t channels, const float* dy, const float* x, const float* mean,
                            const float* variance, const float* gamma, float eps, float* dx, float* dgamma,
                            float* dbeta) {
   const int64_t c = channels;
-  std::vector<double> sums;
-  channel_sums(rows, c, 2, sums, [&](int64_t r, float* acc) {
-    const float* dyr = dy + r * c;
-    const float* xr = x + r * c;
-    for (int64_t j = 0; j < c; ++j) {
-      acc[j] += dyr[j];
-      acc[c + j] += dyr[j] * (xr[j] - mean[j]);
+  const Periods v = periods_of(rows, c);
+  const int64_t p = v.period;
+  const std::vector<float> mean_p = repeat_per_period(v, std::vector<float>(mean, mean + c));
+  const std::vector<double> sums = channel_sums(v, 2, [&](int64_t r, float* acc) {
+    const float* __restrict dyr = dy + r * p;
+    const float* __restrict xr = x + r * p;
+    const float* __restrict mp = mean_p.data();
+    float* __restrict s1 = acc;
+    float* __restrict s2 = acc + p;
+    for (int64_t k = 0; k < p; ++k) {
+      s1[k] += dyr[k];
+      s2[k] += dyr[k] * (xr[k] - mp[k]);
     }
   });
   // dx = a * dy + k * x + b per channel, with a = gamma * invstd, xhat = (x - mean) * invstd:
@@ -593,12 +638,16 @@ void batch_norm_train_grad(int64_t rows, int64_t channels, const float* dy, cons
     k[j] = static_cast<float>(kj);
     b[j] = static_cast<float>(-aj * db / rows - kj * mean[j]);
   }
-  parallel_chunks(rows, c, [&](int64_t begin, int64_t end, int) {
+  const std::vector<float> ap = repeat_per_period(v, a), kp = repeat_per_period(v, k), bp = repeat_per_period(v, b);
+  parallel_chunks(v.rows, p, [&](int64_t begin, int64_t end, int) {
+    const float* __restrict av = ap.data();
+    const float* __restrict kv = kp.data();
+    const float* __restrict bv = bp.data();
     for (int64_t r = begin; r < end; ++r) {
-      const float* dyr = dy + r * c;
-      const float* xr = x + r * c;
-      float* dxr = dx + r * c;
-      for (int64_t j = 0; j < c; ++j) dxr[j] = a[j] * dyr[j] + k[j] * xr[j] + b[j];
+      const float* __restrict dyr = dy + r * p;
+      const float* __restrict xr = x + r * p;
+      float* __restrict dxr = dx + r * p;
+      for (int64_t j = 0; j < p; ++j) dxr[j] = av[j] * dyr[j] + kv[j] * xr[j] + bv[j];
     }
   });
 }
@@ -616,13 +665,7 @@ void batch_norm_infer(int64_t rows, int64_t channels, const float* x, const floa
     mul[j] = static_cast<float>(s);
     add[j] = static_cast<float>(at(offset, offset_len, j, 0.f) - at(mean, mean_len, j, 0.f) * s);
   }
-  parallel_chunks(rows, c, [&](int64_t begin, int64_t end, int) {
-    for (int64_t r = begin; r < end; ++r) {
-      const float* xr = x + r * c;
-      float* yr = y + r * c;
-      for (int64_t j = 0; j < c; ++j) yr[j] = xr[j] * mul[j] + add[j];
-    }
-  });
+  channel_affine(periods_of(rows, c), x, mul, add, y);
 }
 
 }  // namespace kdcl
