@@ -2,9 +2,9 @@
  * The benchmarked workload: kdcl's ResNet-32 (models helper) + a 100-class linear head, SGD with momentum 0.9,
  * and the two steps the bench times. bench/torch_resnet32.py runs the same steps in PyTorch.
  */
-import { tf } from '../kernel-lib/tf.ts';
-import { createBackbone, LinearHead } from '../kernel-lib/models/index.ts';
-import { crossEntropy, klDistillation } from '../kernel-lib/losses/index.ts';
+import { tf } from '../kernel-lib/tf';
+import { createBackbone, LinearHead } from '../kernel-lib/models/index';
+import { crossEntropy, klDistillation } from '../kernel-lib/losses/index';
 
 export const BENCH_CLASSES = 100;
 export const KD_TEMPERATURE = 2;

@@ -3,7 +3,7 @@
  * backends (cpu, wasm, kdcl-native) finish their work inside the kernel call, so the times are exact.
  */
 import type { KernelFunc } from '@tensorflow/tfjs-core';
-import { tf } from '../kernel-lib/tf.ts';
+import { tf } from '../kernel-lib/tf';
 
 export interface KernelTime {
   kernel: string;

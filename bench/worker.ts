@@ -5,10 +5,10 @@
  *   tsx bench/worker.ts --steps 10 --warmup 2 --batch 128 [--profile]
  */
 import { parseArgs } from 'node:util';
-import { tf } from '../kernel-lib/tf.ts';
-import { initBackend } from '../kernel-lib/backend/index.ts';
-import { BENCH_CLASSES, createBenchModel } from './model.ts';
-import { instrumentKernels, type KernelTime } from './profile.ts';
+import { tf } from '../kernel-lib/tf';
+import { initBackend } from '../kernel-lib/backend/index';
+import { BENCH_CLASSES, createBenchModel } from './model';
+import { instrumentKernels, type KernelTime } from './profile';
 
 export interface WorkerResult {
   backend: string;

@@ -1,7 +1,7 @@
 /**
  * kdcl: the one entry point notebooks and scripts import.
  *
- *   import { initBackend, loadDataset, createRun } from '../kernel-lib/index.ts';
+ *   import { initBackend, loadDataset, createRun } from '../kernel-lib/index';
  *   await initBackend();
  *   const run = await createRun({ dataset: await loadDataset('embedded'), scenario: 'b0-10', method: 'finetune',
  *                                 backbone: { kind: 'resnet32' }, seed: 1993 });
@@ -9,20 +9,20 @@
  * Flat exports: backend, data, models, trainer, method registry and contracts. Namespaced: `losses`, `memory`,
  * `metrics` (e.g. `metrics.confusionMatrix`, `losses.softTargetCrossEntropy`).
  */
-export { tf } from './tf.ts';
-export { initBackend, backendInfo, describeBackend, BACKEND_NAMES, type BackendInfo, type BackendName, type InitBackendOptions } from './backend/index.ts';
-export type { ImageDataset, ImageSplit } from './data/types.ts';
-export { loadDataset, DATASET_NAMES, DatasetError, type DatasetName, type DatasetOptions } from './data/index.ts';
-export { classOrder, type ClassOrderName } from './data/class-orders.ts';
-export { makeScenario, relabelDataset, SCENARIO_PRESETS, type Scenario, type ScenarioPreset } from './data/scenario.ts';
-export { makeBatches, toTensor, type ImageBatch, type MakeBatchesOptions } from './data/batches.ts';
-export * from './models/index.ts';
-export * as losses from './losses/index.ts';
-export * as memory from './memory/index.ts';
-export * as metrics from './metrics/index.ts';
-export * from './train/index.ts';
-export { createMethod, methodNames, registerMethod, type MethodFactory } from './methods/registry.ts';
-export { kdTerm } from './methods/types.ts';
+export { tf } from './tf';
+export { initBackend, backendInfo, describeBackend, BACKEND_NAMES, type BackendInfo, type BackendName, type InitBackendOptions } from './backend/index';
+export type { ImageDataset, ImageSplit } from './data/types';
+export { loadDataset, DATASET_NAMES, DatasetError, type DatasetName, type DatasetOptions } from './data/index';
+export { classOrder, type ClassOrderName } from './data/class-orders';
+export { makeScenario, relabelDataset, SCENARIO_PRESETS, type Scenario, type ScenarioPreset } from './data/scenario';
+export { makeBatches, toTensor, type ImageBatch, type MakeBatchesOptions } from './data/batches';
+export * from './models/index';
+export * as losses from './losses/index';
+export * as memory from './memory/index';
+export * as metrics from './metrics/index';
+export * from './train/index';
+export { createMethod, methodNames, registerMethod, type MethodFactory } from './methods/registry';
+export { kdTerm } from './methods/types';
 export type {
   Batch,
   LossTerms,
@@ -35,4 +35,4 @@ export type {
   TrainerServices,
   TrainingData,
   TrainLoopOptions,
-} from './methods/types.ts';
+} from './methods/types';

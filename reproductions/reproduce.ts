@@ -25,8 +25,8 @@ import {
   runExperiment,
   writeReport,
   type ExperimentOutcome,
-} from '../kernel-lib/experiments/index.ts';
-import { ROOT, executeNotebook, notebookRunner } from './notebook-exec.ts';
+} from '../kernel-lib/experiments/index';
+import { ROOT, executeNotebook, notebookRunner } from './notebook-exec';
 
 interface Args {
   experiment: string;

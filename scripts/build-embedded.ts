@@ -13,9 +13,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { REPO_ROOT } from '../kernel-lib/data/common.ts';
-import { writeFileAtomic } from '../kernel-lib/data/cache.ts';
-import { EMBEDDED_DIR, buildEmbedded } from '../kernel-lib/data/embedded.ts';
+import { REPO_ROOT } from '../kernel-lib/data/common';
+import { writeFileAtomic } from '../kernel-lib/data/cache';
+import { EMBEDDED_DIR, buildEmbedded } from '../kernel-lib/data/embedded';
 
 const { values } = parseArgs({
   options: {

@@ -17,7 +17,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { EXPERIMENTS, PROFILES, type ExperimentDefinition } from '../kernel-lib/experiments/index.ts';
+import { EXPERIMENTS, PROFILES, type ExperimentDefinition } from '../kernel-lib/experiments/index';
 
 export interface NotebookCell {
   cell_type: 'markdown' | 'code';

@@ -5,16 +5,16 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createRequire } from 'node:module';
-import { tf } from '../kernel-lib/tf.ts';
+import { tf } from '../kernel-lib/tf';
 
-type BackendModule = typeof import('../kernel-lib/backend/index.ts');
+type BackendModule = typeof import('../kernel-lib/backend/index');
 
 const require = createRequire(import.meta.url);
 const savedEnv = process.env.KDCL_BACKEND;
 
 async function freshBackendModule(): Promise<BackendModule> {
   vi.resetModules();
-  return import('../kernel-lib/backend/index.ts');
+  return import('../kernel-lib/backend/index');
 }
 
 function installed(pkg: string): boolean {
@@ -115,7 +115,7 @@ describe('initBackend: forcing a backend', () => {
     const wasmPackage = require('@tensorflow/tfjs-backend-wasm/package.json') as { version: string };
     expect(info).toMatchObject({ name: 'wasm', tfBackend: 'wasm', version: wasmPackage.version, threads: 1 });
     expect(tf.getBackend()).toBe('wasm');
-    const { wasmGradientsRegistered } = await import('../kernel-lib/backend/wasm-gradients.ts');
+    const { wasmGradientsRegistered } = await import('../kernel-lib/backend/wasm-gradients');
     expect(wasmGradientsRegistered()).toBe(true);
   });
 

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { tf } from '../kernel-lib/tf.ts';
-import { batchCount, epochOrder, makeBatches, toTensor, type ImageBatch, type MakeBatchesOptions } from '../kernel-lib/data/batches.ts';
-import { MT19937 } from '../kernel-lib/data/class-orders.ts';
-import type { ImageSplit } from '../kernel-lib/data/types.ts';
+import { tf } from '../kernel-lib/tf';
+import { batchCount, epochOrder, makeBatches, toTensor, type ImageBatch, type MakeBatchesOptions } from '../kernel-lib/data/batches';
+import { MT19937 } from '../kernel-lib/data/class-orders';
+import type { ImageSplit } from '../kernel-lib/data/types';
 
 const MEAN: [number, number, number] = [0.5, 0.4, 0.3];
 const STD: [number, number, number] = [0.25, 0.2, 0.1];

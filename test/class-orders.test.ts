@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { MT19937, classOrder, numpyPermutation } from '../kernel-lib/data/class-orders.ts';
+import { MT19937, classOrder, numpyPermutation } from '../kernel-lib/data/class-orders';
 
 interface Fixture {
   numpy: string;

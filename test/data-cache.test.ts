@@ -2,10 +2,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cached, readCacheEntry, writeCacheEntry, writeFileAtomic } from '../kernel-lib/data/cache.ts';
-import { loadImageNet100 } from '../kernel-lib/data/imagenet100.ts';
-import { decodeCounter } from '../kernel-lib/data/jpeg.ts';
-import { makeTempDir, removeTempDirs, tempFilesUnder, writeJpeg } from './data-helpers.ts';
+import { cached, readCacheEntry, writeCacheEntry, writeFileAtomic } from '../kernel-lib/data/cache';
+import { loadImageNet100 } from '../kernel-lib/data/imagenet100';
+import { decodeCounter } from '../kernel-lib/data/jpeg';
+import { makeTempDir, removeTempDirs, tempFilesUnder, writeJpeg } from './data-helpers';
 
 afterAll(removeTempDirs);
 

@@ -4,8 +4,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CIFAR100_MD5, loadCifar100, parseCifar100Bin } from '../kernel-lib/data/cifar100.ts';
-import { DatasetError } from '../kernel-lib/data/common.ts';
+import { CIFAR100_MD5, loadCifar100, parseCifar100Bin } from '../kernel-lib/data/cifar100';
+import { DatasetError } from '../kernel-lib/data/common';
 import {
   CIFAR_FINE_NAMES,
   CIFAR_TEST_LABELS,
@@ -16,7 +16,7 @@ import {
   makeTempDir,
   removeTempDirs,
   tempFilesUnder,
-} from './data-helpers.ts';
+} from './data-helpers';
 
 afterAll(removeTempDirs);
 

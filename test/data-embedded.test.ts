@@ -5,10 +5,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { channelStats, loadDataset } from '../kernel-lib/data/index.ts';
-import { EMBEDDED_DIR, EMBEDDED_SPEC, buildEmbedded, parsePack, readManifest } from '../kernel-lib/data/embedded.ts';
-import { sha256Hex } from '../kernel-lib/data/cache.ts';
-import { HAVE_SHARED_TINY_IMAGENET, SHARED_TINY_IMAGENET } from './data-helpers.ts';
+import { channelStats, loadDataset } from '../kernel-lib/data/index';
+import { EMBEDDED_DIR, EMBEDDED_SPEC, buildEmbedded, parsePack, readManifest } from '../kernel-lib/data/embedded';
+import { sha256Hex } from '../kernel-lib/data/cache';
+import { HAVE_SHARED_TINY_IMAGENET, SHARED_TINY_IMAGENET } from './data-helpers';
 
 const manifest = readManifest(EMBEDDED_DIR);
 

@@ -6,11 +6,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DatasetError, loadDataset } from '../kernel-lib/data/index.ts';
-import { buildPack, parsePack } from '../kernel-lib/data/embedded.ts';
-import { sha256Hex } from '../kernel-lib/data/cache.ts';
-import { JpegEncoder } from '../kernel-lib/data/jpeg.ts';
-import { cifarMembers, makeTempDir, patternImage, removeTempDirs, tempFilesUnder, writeJpeg } from './data-helpers.ts';
+import { DatasetError, loadDataset } from '../kernel-lib/data/index';
+import { buildPack, parsePack } from '../kernel-lib/data/embedded';
+import { sha256Hex } from '../kernel-lib/data/cache';
+import { JpegEncoder } from '../kernel-lib/data/jpeg';
+import { cifarMembers, makeTempDir, patternImage, removeTempDirs, tempFilesUnder, writeJpeg } from './data-helpers';
 
 afterAll(removeTempDirs);
 

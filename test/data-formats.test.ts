@@ -4,11 +4,11 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import jpeg from 'jpeg-js';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DatasetError } from '../kernel-lib/data/common.ts';
-import { JpegEncoder, decodeJpeg, decodeJpegs, jpegHeaderLength } from '../kernel-lib/data/jpeg.ts';
-import { centerCrop, crop, resizeArea, resizeShorterSide } from '../kernel-lib/data/resize.ts';
-import { createTar, extractTarFile, readTarFile, readTarStream } from '../kernel-lib/data/tar.ts';
-import { makeTempDir, patternImage, removeTempDirs } from './data-helpers.ts';
+import { DatasetError } from '../kernel-lib/data/common';
+import { JpegEncoder, decodeJpeg, decodeJpegs, jpegHeaderLength } from '../kernel-lib/data/jpeg';
+import { centerCrop, crop, resizeArea, resizeShorterSide } from '../kernel-lib/data/resize';
+import { createTar, extractTarFile, readTarFile, readTarStream } from '../kernel-lib/data/tar';
+import { makeTempDir, patternImage, removeTempDirs } from './data-helpers';
 
 afterAll(removeTempDirs);
 

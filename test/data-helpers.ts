@@ -3,9 +3,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { createTar } from '../kernel-lib/data/tar.ts';
-import { JpegEncoder } from '../kernel-lib/data/jpeg.ts';
-import { REPO_ROOT } from '../kernel-lib/data/common.ts';
+import { createTar } from '../kernel-lib/data/tar';
+import { JpegEncoder } from '../kernel-lib/data/jpeg';
+import { REPO_ROOT } from '../kernel-lib/data/common';
 
 export const SHARED_TINY_IMAGENET = path.resolve(REPO_ROOT, '../shared/data/tiny-imagenet-200');
 export const HAVE_SHARED_TINY_IMAGENET = fs.existsSync(path.join(SHARED_TINY_IMAGENET, 'tiny-imagenet-200-train.tar.gz'));

@@ -2,11 +2,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { IMAGENET100_CLASS_LIST, loadImageNet100, readClassList } from '../kernel-lib/data/imagenet100.ts';
-import { decodeJpeg } from '../kernel-lib/data/jpeg.ts';
-import { centerCrop, resizeShorterSide } from '../kernel-lib/data/resize.ts';
-import { DatasetError } from '../kernel-lib/data/common.ts';
-import { makeTempDir, removeTempDirs, writeJpeg } from './data-helpers.ts';
+import { IMAGENET100_CLASS_LIST, loadImageNet100, readClassList } from '../kernel-lib/data/imagenet100';
+import { decodeJpeg } from '../kernel-lib/data/jpeg';
+import { centerCrop, resizeShorterSide } from '../kernel-lib/data/resize';
+import { DatasetError } from '../kernel-lib/data/common';
+import { makeTempDir, removeTempDirs, writeJpeg } from './data-helpers';
 
 afterAll(removeTempDirs);
 

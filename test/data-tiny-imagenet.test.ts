@@ -6,12 +6,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadTinyImageNet, readTinyImageNetIndex, resolveTinyImageNetRoot } from '../kernel-lib/data/tiny-imagenet.ts';
-import { DatasetError, resizeArea } from '../kernel-lib/data/index.ts';
-import type { ImageDataset } from '../kernel-lib/data/types.ts';
-import { HAVE_SHARED_TINY_IMAGENET, SHARED_TINY_IMAGENET, makeTempDir, patternImage, removeTempDirs } from './data-helpers.ts';
-import { createTar } from '../kernel-lib/data/tar.ts';
-import { JpegEncoder } from '../kernel-lib/data/jpeg.ts';
+import { loadTinyImageNet, readTinyImageNetIndex, resolveTinyImageNetRoot } from '../kernel-lib/data/tiny-imagenet';
+import { DatasetError, resizeArea } from '../kernel-lib/data/index';
+import type { ImageDataset } from '../kernel-lib/data/types';
+import { HAVE_SHARED_TINY_IMAGENET, SHARED_TINY_IMAGENET, makeTempDir, patternImage, removeTempDirs } from './data-helpers';
+import { createTar } from '../kernel-lib/data/tar';
+import { JpegEncoder } from '../kernel-lib/data/jpeg';
 
 afterAll(removeTempDirs);
 

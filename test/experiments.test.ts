@@ -8,9 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tf } from '../kernel-lib/tf';
-import { initBackend } from '../kernel-lib/backend';
+import { initBackend } from '../kernel-lib/backend/index';
 import type { ImageDataset, ImageSplit } from '../kernel-lib/data/types';
-import { createRun } from '../kernel-lib/train';
+import { createRun } from '../kernel-lib/train/index';
 import { createReplayKd } from '../kernel-lib/methods/replay-kd';
 import { createMethod } from '../kernel-lib/methods/registry';
 import {
@@ -41,7 +41,7 @@ import {
   type ExperimentDefinition,
   type Profile,
   type RunResult,
-} from '../kernel-lib/experiments';
+} from '../kernel-lib/experiments/index';
 
 /** Class-coloured images with seeded noise (learnable in one epoch). */
 function split(classes: number, perClass: number, size: number, seed: number): ImageSplit {
@@ -326,7 +326,7 @@ describe('tables, verdicts and references', () => {
     id: 'x_s1', specId: 'x', experiment: 'main-comparison', method: 'lwf', scenario: 'b0-10', kd: true, labels: {}, role: 'method',
     seed: 1, status: 'done', aia: 0.5, last: 0.4, forgetting: 0.1, bwt: -0.1, accuracies: [0.6, 0.4], seenClasses: [10, 20],
     accuracyMatrix: [[0.6], [0.3, 0.5]], primary: 'cnn', cnn: null, methodConfig: {}, training: {},
-    scenarioShape: { numClasses: 100, initial: 10, increment: 10, tasks: 10 }, configHash: '', seconds: 1, trainSeconds: 1, resumedTasks: 0,
+    scenarioShape: { numClasses: 100, initial: 10, increment: 10, tasks: 10 }, configHash: '', seconds: 1, cpuSeconds: 1, trainSeconds: 1, resumedTasks: 0,
     ...over,
   });
   const main = getExperiment('main-comparison');

@@ -4,12 +4,12 @@
  * central finite differences of the float64 reference, or against hand-derived gradients.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { tf } from '../kernel-lib/tf.ts';
+import { tf } from '../kernel-lib/tf';
 import {
   aggregateRotationLogits, asymmetricKD, attentionDistillation, bceWithLogits, crossEntropy, featureCosine, featureL2,
   gradCam, icarlTargets, isdaLogits, klDistillation, logitL2, marginRanking, rotationZeroColumns, rotationZeroRows,
   separatedSoftmaxCE, softTargetCE, stopGradient, taskwiseKD,
-} from '../kernel-lib/losses/index.ts';
+} from '../kernel-lib/losses/index';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');

@@ -3,11 +3,11 @@
  * trip, prototypes / covariances / radius against hand-computed values, and NME = nearest class mean.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { tf } from '../kernel-lib/tf.ts';
+import { tf } from '../kernel-lib/tf';
 import {
   ExemplarMemory, classCovariances, classMeans, exemplarsPerClass, herdingSelection, nmeClassMeans, nmePredict,
   nmeScores, prototypeRadius, randomSelection,
-} from '../kernel-lib/memory/index.ts';
+} from '../kernel-lib/memory/index';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');

@@ -7,17 +7,17 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { tf } from '../kernel-lib/tf.ts';
-import { initBackend } from '../kernel-lib/backend/index.ts';
-import type { ImageDataset, ImageSplit } from '../kernel-lib/data/types.ts';
-import type { Batch, Method, NetworkLike, StepContext, TaskContext } from '../kernel-lib/methods/types.ts';
-import { createMethod } from '../kernel-lib/methods/registry.ts';
-import { applyCorrections, createBic, type BiasCorrection, type BicConfig } from '../kernel-lib/methods/bic.ts';
-import { createLucir, lessForgetWeight, type LucirConfig } from '../kernel-lib/methods/lucir.ts';
-import { createSsil, type SsilConfig } from '../kernel-lib/methods/ssil.ts';
-import { classMeans } from '../kernel-lib/memory/prototypes.ts';
-import { CosineHead } from '../kernel-lib/models/heads.ts';
-import { createRun, type Run, type RunOptions } from '../kernel-lib/train/index.ts';
+import { tf } from '../kernel-lib/tf';
+import { initBackend } from '../kernel-lib/backend/index';
+import type { ImageDataset, ImageSplit } from '../kernel-lib/data/types';
+import type { Batch, Method, NetworkLike, StepContext, TaskContext } from '../kernel-lib/methods/types';
+import { createMethod } from '../kernel-lib/methods/registry';
+import { applyCorrections, createBic, type BiasCorrection, type BicConfig } from '../kernel-lib/methods/bic';
+import { createLucir, lessForgetWeight, type LucirConfig } from '../kernel-lib/methods/lucir';
+import { createSsil, type SsilConfig } from '../kernel-lib/methods/ssil';
+import { classMeans } from '../kernel-lib/memory/prototypes';
+import { CosineHead } from '../kernel-lib/models/heads';
+import { createRun, type Run, type RunOptions } from '../kernel-lib/train/index';
 
 /** Class-coloured images plus seeded noise (learnable in one epoch). */
 function split(classes: number, perClass: number, size: number, seed: number): ImageSplit {

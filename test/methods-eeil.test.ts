@@ -5,17 +5,17 @@
  * 'kd' and 'kdNew' and leaves CE bit-identical, in both stages.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { tf } from '../kernel-lib/tf.ts';
-import { initBackend } from '../kernel-lib/backend/index.ts';
-import type { ImageDataset } from '../kernel-lib/data/types.ts';
-import { createMethod } from '../kernel-lib/methods/registry.ts';
-import { createEeil, type EeilConfig } from '../kernel-lib/methods/eeil.ts';
-import { softTargetCE } from '../kernel-lib/losses/index.ts';
-import type { Method, StepContext, TaskContext, TrainLoopOptions } from '../kernel-lib/methods/types.ts';
+import { tf } from '../kernel-lib/tf';
+import { initBackend } from '../kernel-lib/backend/index';
+import type { ImageDataset } from '../kernel-lib/data/types';
+import { createMethod } from '../kernel-lib/methods/registry';
+import { createEeil, type EeilConfig } from '../kernel-lib/methods/eeil';
+import { softTargetCE } from '../kernel-lib/losses/index';
+import type { Method, StepContext, TaskContext, TrainLoopOptions } from '../kernel-lib/methods/types';
 import {
   TASKS, expectExactKdRemoval, networksForTask1, randomBatch, runOptions, stepContext, tinyEmbedded, taskContext,
   trainAllWithoutLeak, withKdProbe,
-} from './methods-kd-fixture.ts';
+} from './methods-kd-fixture';
 
 let dataset: ImageDataset;
 

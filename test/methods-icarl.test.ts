@@ -5,16 +5,16 @@
  * 'cls' bit-identical and moves the old-class outputs to one-hot targets ('clsOld').
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { tf } from '../kernel-lib/tf.ts';
-import { initBackend } from '../kernel-lib/backend/index.ts';
-import { createMethod } from '../kernel-lib/methods/registry.ts';
-import { createIcarl, icarlClassMeans, type IcarlConfig } from '../kernel-lib/methods/icarl.ts';
-import { bceWithLogits, icarlTargets } from '../kernel-lib/losses/index.ts';
-import type { ImageDataset, ImageSplit } from '../kernel-lib/data/types.ts';
+import { tf } from '../kernel-lib/tf';
+import { initBackend } from '../kernel-lib/backend/index';
+import { createMethod } from '../kernel-lib/methods/registry';
+import { createIcarl, icarlClassMeans, type IcarlConfig } from '../kernel-lib/methods/icarl';
+import { bceWithLogits, icarlTargets } from '../kernel-lib/losses/index';
+import type { ImageDataset, ImageSplit } from '../kernel-lib/data/types';
 import {
   CLASSES, TASKS, expectExactKdRemoval, networksForTask1, randomBatch, runOptions, stepContext, tinyEmbedded,
   taskContext, trainAllWithoutLeak, withKdProbe,
-} from './methods-kd-fixture.ts';
+} from './methods-kd-fixture';
 
 let dataset: ImageDataset;
 

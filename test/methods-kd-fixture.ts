@@ -3,12 +3,12 @@
  * the real training steps, and hand-built step contexts for gradient checks.
  */
 import { expect } from 'vitest';
-import { tf } from '../kernel-lib/tf.ts';
-import type { ImageDataset, ImageSplit } from '../kernel-lib/data/types.ts';
-import { loadDataset } from '../kernel-lib/data/index.ts';
-import type { Batch, LossTerms, Method, NetworkLike, StepContext, TaskContext, TaskSpec, TrainerServices } from '../kernel-lib/methods/types.ts';
-import { LinearHead, Network, createBackbone } from '../kernel-lib/models/index.ts';
-import { createRun, type Run, type RunOptions, type TaskMetrics } from '../kernel-lib/train/index.ts';
+import { tf } from '../kernel-lib/tf';
+import type { ImageDataset, ImageSplit } from '../kernel-lib/data/types';
+import { loadDataset } from '../kernel-lib/data/index';
+import type { Batch, LossTerms, Method, NetworkLike, StepContext, TaskContext, TaskSpec, TrainerServices } from '../kernel-lib/methods/types';
+import { LinearHead, Network, createBackbone } from '../kernel-lib/models/index';
+import { createRun, type Run, type RunOptions, type TaskMetrics } from '../kernel-lib/train/index';
 
 export const CLASSES = 6;
 

@@ -4,17 +4,17 @@
  * heads; every kdLoss is the kernel-lib/losses function it names; kd: false zeroes 'kd' and leaves CE bit-identical.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { tf } from '../kernel-lib/tf.ts';
-import { initBackend } from '../kernel-lib/backend/index.ts';
-import type { ImageDataset } from '../kernel-lib/data/types.ts';
-import { createMethod } from '../kernel-lib/methods/registry.ts';
-import { createLwf, LWF_KD_LOSSES, type LwfConfig } from '../kernel-lib/methods/lwf.ts';
-import { featureCosine, featureL2, klDistillation, logitL2, softTargetCE } from '../kernel-lib/losses/index.ts';
-import { TaskHeads } from '../kernel-lib/models/index.ts';
+import { tf } from '../kernel-lib/tf';
+import { initBackend } from '../kernel-lib/backend/index';
+import type { ImageDataset } from '../kernel-lib/data/types';
+import { createMethod } from '../kernel-lib/methods/registry';
+import { createLwf, LWF_KD_LOSSES, type LwfConfig } from '../kernel-lib/methods/lwf';
+import { featureCosine, featureL2, klDistillation, logitL2, softTargetCE } from '../kernel-lib/losses/index';
+import { TaskHeads } from '../kernel-lib/models/index';
 import {
   TASKS, expectExactKdRemoval, networksForTask1, randomBatch, runOptions, stepContext, tinyEmbedded, taskContext,
   trainAllWithoutLeak, withKdProbe,
-} from './methods-kd-fixture.ts';
+} from './methods-kd-fixture';
 
 let dataset: ImageDataset;
 

@@ -4,18 +4,18 @@
  * where it does not); kd: false removes only the attention term (survey Table 3), the logit KD stays.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { tf } from '../kernel-lib/tf.ts';
-import { initBackend } from '../kernel-lib/backend/index.ts';
-import type { ImageDataset } from '../kernel-lib/data/types.ts';
-import { createMethod } from '../kernel-lib/methods/registry.ts';
-import { createLwm, LWM_DEFAULTS, lwmAttentionLoss, type LwmConfig } from '../kernel-lib/methods/lwm.ts';
-import { headLayout } from '../kernel-lib/methods/lwf.ts';
-import { attentionDistillation, gradCam } from '../kernel-lib/losses/index.ts';
-import type { LinearHead } from '../kernel-lib/models/index.ts';
+import { tf } from '../kernel-lib/tf';
+import { initBackend } from '../kernel-lib/backend/index';
+import type { ImageDataset } from '../kernel-lib/data/types';
+import { createMethod } from '../kernel-lib/methods/registry';
+import { createLwm, LWM_DEFAULTS, lwmAttentionLoss, type LwmConfig } from '../kernel-lib/methods/lwm';
+import { headLayout } from '../kernel-lib/methods/lwf';
+import { attentionDistillation, gradCam } from '../kernel-lib/losses/index';
+import type { LinearHead } from '../kernel-lib/models/index';
 import {
   TASKS, expectExactKdRemoval, networksForTask1, randomBatch, runOptions, stepContext, tinyEmbedded, taskContext,
   trainAllWithoutLeak, withKdProbe,
-} from './methods-kd-fixture.ts';
+} from './methods-kd-fixture';
 
 let dataset: ImageDataset;
 

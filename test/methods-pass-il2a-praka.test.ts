@@ -18,8 +18,8 @@ import { createMethod, methodNames } from '../kernel-lib/methods/registry';
 import { createRun, type Run, type RunOptions, type TaskMetrics } from '../kernel-lib/train/index';
 import { createRandom } from '../kernel-lib/train/rng';
 import { learningRateAt, validateScheduleSpec } from '../kernel-lib/train/optim';
-import { crossEntropy } from '../kernel-lib/losses';
-import { LinearHead, mixedClassIndex, type Network } from '../kernel-lib/models';
+import { crossEntropy } from '../kernel-lib/losses/index';
+import { LinearHead, mixedClassIndex, type Network } from '../kernel-lib/models/index';
 import { fillStandardNormal, randomInt, sampleBeta, sampleGamma, standardNormal } from '../kernel-lib/methods/sampling';
 import {
   PASS_ROTATED_HEAD, createPass, passJointOf, rot90, rotateBatch, sampleOldPrototypes, type PassState,

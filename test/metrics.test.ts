@@ -8,8 +8,8 @@ import {
   classifierStats, classifierStatsTable, confusionMatrix, confusionTable, forgetting, forgettingPerTask, lastAccuracy,
   meanLogits, meanPerTask, metricsTable, stepMetrics, summarize, taskHistogramTable, taskOfClass,
   taskPredictionHistogram, toArquero,
-} from '../kernel-lib/metrics/index.ts';
-import type { TaskSpec } from '../kernel-lib/methods/types.ts';
+} from '../kernel-lib/metrics/index';
+import type { TaskSpec } from '../kernel-lib/methods/types';
 
 const tasks: TaskSpec[] = [
   { index: 0, start: 0, end: 2 },

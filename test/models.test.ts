@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tf } from '../kernel-lib/tf.ts';
-import { initBackend } from '../kernel-lib/backend/index.ts';
+import { tf } from '../kernel-lib/tf';
+import { initBackend } from '../kernel-lib/backend/index';
 import {
   BatchNorm,
   BiasLayer,
@@ -14,7 +14,7 @@ import {
   mixedClassIndex,
   rotationLabel,
   type BackboneSpec,
-} from '../kernel-lib/models/index.ts';
+} from '../kernel-lib/models/index';
 
 /** Tiny profile: every test must take seconds on the cpu backend. */
 const TINY = { width: 0.25, blocksPerStage: 1 } as const;

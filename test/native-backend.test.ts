@@ -5,11 +5,11 @@
  * addon is not built (`npm run build:native`, needs libdnnl-dev).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tf } from '../kernel-lib/tf.ts';
-import { batchNormEval, batchNormTrain } from '../kernel-lib/backend/ops.ts';
-import { loadAddon, loadNativeBackend, NATIVE_BACKEND_NAME } from '../kernel-lib/backend/native/index.ts';
-import { createBackbone, LinearHead } from '../kernel-lib/models/index.ts';
-import { crossEntropy } from '../kernel-lib/losses/index.ts';
+import { tf } from '../kernel-lib/tf';
+import { batchNormEval, batchNormTrain } from '../kernel-lib/backend/ops';
+import { loadAddon, loadNativeBackend, NATIVE_BACKEND_NAME } from '../kernel-lib/backend/native/index';
+import { createBackbone, LinearHead } from '../kernel-lib/models/index';
+import { crossEntropy } from '../kernel-lib/losses/index';
 
 let unavailable: string | undefined;
 try {

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { EXPERIMENTS } from '../kernel-lib/experiments';
+import { EXPERIMENTS } from '../kernel-lib/experiments/index';
 import { allNotebooks, notebookJson } from '../scripts/make-notebooks';
 import { ROOT, executeNotebook, notebookOutputs, notebookRunner } from '../reproductions/notebook-exec';
 

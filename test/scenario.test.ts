@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { makeScenario, relabelDataset } from '../kernel-lib/data/scenario.ts';
-import { classOrder } from '../kernel-lib/data/class-orders.ts';
-import type { ImageDataset, ImageSplit } from '../kernel-lib/data/types.ts';
+import { makeScenario, relabelDataset } from '../kernel-lib/data/scenario';
+import { classOrder } from '../kernel-lib/data/class-orders';
+import type { ImageDataset, ImageSplit } from '../kernel-lib/data/types';
 
 function expectContiguous(tasks: { index: number; start: number; end: number }[], numClasses: number): void {
   tasks.forEach((t, i) => {

@@ -6,12 +6,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tf } from '../kernel-lib/tf.ts';
-import { initBackend, loadDataset, type ImageDataset, type ImageSplit } from '../kernel-lib/index.ts';
-import type { LossTerms, Method, StepContext } from '../kernel-lib/methods/types.ts';
-import { createMethod, methodNames } from '../kernel-lib/methods/registry.ts';
-import { createFinetune, expandLinearHead } from '../kernel-lib/methods/finetune.ts';
-import { crossEntropy } from '../kernel-lib/losses/classification.ts';
+import { tf } from '../kernel-lib/tf';
+import { initBackend, loadDataset, type ImageDataset, type ImageSplit } from '../kernel-lib/index';
+import type { LossTerms, Method, StepContext } from '../kernel-lib/methods/types';
+import { createMethod, methodNames } from '../kernel-lib/methods/registry';
+import { createFinetune, expandLinearHead } from '../kernel-lib/methods/finetune';
+import { crossEntropy } from '../kernel-lib/losses/classification';
 import {
   createRun,
   learningRateAt,
@@ -22,8 +22,8 @@ import {
   type ProgressEvent,
   type RunOptions,
   type TaskMetrics,
-} from '../kernel-lib/train/index.ts';
-import { decodeCheckpoint, encodeCheckpoint } from '../kernel-lib/train/checkpoint.ts';
+} from '../kernel-lib/train/index';
+import { decodeCheckpoint, encodeCheckpoint } from '../kernel-lib/train/checkpoint';
 
 /** The first `perClass` images of each class of a split (keeps the split's order). */
 function firstPerClass(split: ImageSplit, perClass: number): ImageSplit {
@@ -400,7 +400,7 @@ describe('training runs (tiny ResNet-32, embedded dataset subset)', () => {
       },
       async afterTask(ctx) {
         if (ctx.task.index !== 1) return;
-        const net = ctx.net as import('../kernel-lib/models/index.ts').Network;
+        const net = ctx.net as import('../kernel-lib/models/index').Network;
         const headVars = net.head.trainableVariables;
         headBefore = headVars[0].dataSync().slice() as Float32Array;
         backboneBefore = net.backbone.trainableVariables[0].dataSync().slice() as Float32Array;

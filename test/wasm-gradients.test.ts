@@ -4,12 +4,12 @@
  * losses), to a relative error <= 1e-4 (max |wasm - cpu| / max |cpu| per tensor).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tf } from '../kernel-lib/tf.ts';
-import { initBackend } from '../kernel-lib/backend/index.ts';
-import { batchNormTrain } from '../kernel-lib/backend/ops.ts';
-import { WASM_TRAINING_KERNELS, registerWasmGradients, wasmGradientsRegistered } from '../kernel-lib/backend/wasm-gradients.ts';
-import { CosineHead, LinearHead, createNetwork } from '../kernel-lib/models/index.ts';
-import * as losses from '../kernel-lib/losses/index.ts';
+import { tf } from '../kernel-lib/tf';
+import { initBackend } from '../kernel-lib/backend/index';
+import { batchNormTrain } from '../kernel-lib/backend/ops';
+import { WASM_TRAINING_KERNELS, registerWasmGradients, wasmGradientsRegistered } from '../kernel-lib/backend/wasm-gradients';
+import { CosineHead, LinearHead, createNetwork } from '../kernel-lib/models/index';
+import * as losses from '../kernel-lib/losses/index';
 
 const TOLERANCE = 1e-4;
 let worst = 0;

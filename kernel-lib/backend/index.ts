@@ -5,12 +5,13 @@
  * wasm, cpu. webgpu is used only when asked for (KDCL_BACKEND=webgpu or `initBackend({ backend: 'webgpu' })`).
  * `KDCL_BACKEND=<name>` forces one backend; forcing one that does not load is an error, not a silent fallback.
  */
-import { tf } from '../tf.ts';
-import { createRequire } from 'node:module';
+import { tf } from '../tf';
+import { repoRequire } from '../paths';
 import os from 'node:os';
 import path from 'node:path';
 
-const require = createRequire(import.meta.url);
+// Not named `require`: as CommonJS (tslab) that name is the module wrapper's parameter.
+const requireFromRepo = repoRequire();
 
 export const BACKEND_NAMES = ['tfjs-node-gpu', 'tfjs-node', 'native', 'wasm', 'cpu', 'webgpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
@@ -59,26 +60,26 @@ function firstLine(err: unknown): string {
 
 const loaders: Record<BackendName, Loader> = {
   'tfjs-node-gpu': async () => {
-    require('@tensorflow/tfjs-node-gpu');
+    requireFromRepo('@tensorflow/tfjs-node-gpu');
     await activate('tensorflow');
-    return { tfBackend: 'tensorflow', version: require('@tensorflow/tfjs-node-gpu/package.json').version, threads: defaultThreads() };
+    return { tfBackend: 'tensorflow', version: requireFromRepo('@tensorflow/tfjs-node-gpu/package.json').version, threads: defaultThreads() };
   },
   'tfjs-node': async () => {
-    require('@tensorflow/tfjs-node');
+    requireFromRepo('@tensorflow/tfjs-node');
     await activate('tensorflow');
-    return { tfBackend: 'tensorflow', version: require('@tensorflow/tfjs-node/package.json').version, threads: defaultThreads() };
+    return { tfBackend: 'tensorflow', version: requireFromRepo('@tensorflow/tfjs-node/package.json').version, threads: defaultThreads() };
   },
   native: async () => {
-    const native = await import('./native/index.ts');
+    const native = await import('./native/index');
     return native.loadNativeBackend(defaultThreads());
   },
   wasm: async () => {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
-    const distDir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
+    const distDir = path.dirname(requireFromRepo.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
     // The threaded build loads its worker from a blob URL, which Node cannot run: use the SIMD single-thread build.
     wasm.setWasmPaths(distDir + path.sep);
     wasm.setThreadsCount(1);
-    const { registerWasmGradients } = await import('./wasm-gradients.ts');
+    const { registerWasmGradients } = await import('./wasm-gradients');
     registerWasmGradients();
     await activate('wasm');
     return { tfBackend: 'wasm', version: wasm.version_wasm, threads: 1 };
@@ -88,7 +89,7 @@ const loaders: Record<BackendName, Loader> = {
     return { tfBackend: 'cpu', version: tf.version_core, threads: 1 };
   },
   webgpu: async () => {
-    const { loadWebGpuBackend } = await import('./webgpu.ts');
+    const { loadWebGpuBackend } = await import('./webgpu');
     return loadWebGpuBackend();
   },
 };

@@ -2,7 +2,7 @@
  * Fused training ops that models use instead of composing many small tfjs ops. Each has a portable
  * implementation in tfjs ops with an analytic gradient; a backend may register a faster kernel for it.
  */
-import { tf } from '../tf.ts';
+import { tf } from '../tf';
 
 export interface BatchNormTrainResult {
   y: tf.Tensor4D;

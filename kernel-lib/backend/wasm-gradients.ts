@@ -16,7 +16,7 @@
  * own kernels. A kernel here calls other wasm kernels' kernelFunc directly and frees every intermediate with
  * `backend.disposeData`, so it leaves no data ids behind.
  */
-import { tf } from '../tf.ts';
+import { tf } from '../tf';
 import type { KernelConfig, KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 

@@ -1,4 +1,4 @@
-import type { BackendInfo } from './index.ts';
+import type { BackendInfo } from './index';
 
 /**
  * WebGPU through Dawn's `webgpu` npm package (GPU machines only). navigator.gpu must exist before the

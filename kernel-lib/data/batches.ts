@@ -14,9 +14,9 @@
  *   top = interval(2 * padding), left = interval(2 * padding), flip = interval(1) === 1.
  * Batch b can therefore be rebuilt without drawing the batches before it.
  */
-import { tf } from '../tf.ts';
-import { MT19937 } from './class-orders.ts';
-import type { ImageSplit } from './types.ts';
+import { tf } from '../tf';
+import { MT19937 } from './class-orders';
+import type { ImageSplit } from './types';
 
 export interface MakeBatchesOptions {
   batchSize: number;

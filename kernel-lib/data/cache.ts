@@ -15,7 +15,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { DatasetError } from './common.ts';
+import { DatasetError } from './common';
 
 const MAGIC = Buffer.from('KDCLCACHE1', 'ascii');
 const PREFIX_BYTES = MAGIC.length + 4;

@@ -14,11 +14,11 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ImageDataset, ImageSplit } from './types.ts';
-import { DatasetError, type LoadOptions, isFile, limitClasses, makeDataset, resolveCacheDir, resolveLog, checkImageSize } from './common.ts';
-import { tempPathFor, writeFileAtomic } from './cache.ts';
-import { readTarFile, safeRelativePath } from './tar.ts';
-import { resizeArea } from './resize.ts';
+import type { ImageDataset, ImageSplit } from './types';
+import { DatasetError, type LoadOptions, isFile, limitClasses, makeDataset, resolveCacheDir, resolveLog, checkImageSize } from './common';
+import { tempPathFor, writeFileAtomic } from './cache';
+import { readTarFile, safeRelativePath } from './tar';
+import { resizeArea } from './resize';
 
 export const CIFAR100_URL = 'https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz';
 /** Published on https://www.cs.toronto.edu/~kriz/cifar.html ("CIFAR-100 binary version"); the same value is in e.g. mila's datasets--cifar100 md5sums. */

@@ -4,8 +4,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { ImageDataset, ImageSplit } from './types.ts';
+import type { ImageDataset, ImageSplit } from './types';
+import { repoRoot } from '../paths';
 
 /**
  * Bad input: names the file (or field) at fault and says how to fix it. `message` holds all three parts so a
@@ -26,7 +26,7 @@ export class DatasetError extends Error {
 }
 
 /** The repository root (two levels above kernel-lib/data). */
-export const REPO_ROOT = path.resolve(fileURLToPath(new URL('../../', import.meta.url)));
+export const REPO_ROOT = repoRoot();
 
 /** Where decoded images and extracted archives live: the option, else $KDCL_CACHE_DIR, else `<repo>/.cache` (git-ignored). */
 export function resolveCacheDir(option?: string): string {

@@ -19,7 +19,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ImageDataset } from './types.ts';
+import type { ImageDataset } from './types';
 import {
   DatasetError,
   type LoadOptions,
@@ -37,11 +37,11 @@ import {
   requireFile,
   resolveCacheDir,
   resolveLog,
-} from './common.ts';
-import { cacheKey, cached, sha256Hex } from './cache.ts';
-import { DECODE_VERSION, JpegEncoder, decodeJpeg, decodeJpegs, jpegHeaderLength } from './jpeg.ts';
-import { resizeArea } from './resize.ts';
-import { readTarFile } from './tar.ts';
+} from './common';
+import { cacheKey, cached, sha256Hex } from './cache';
+import { DECODE_VERSION, JpegEncoder, decodeJpeg, decodeJpegs, jpegHeaderLength } from './jpeg';
+import { resizeArea } from './resize';
+import { readTarFile } from './tar';
 
 export const EMBEDDED_DIR = path.join(REPO_ROOT, 'data', 'embedded');
 const PACK_MAGIC = Buffer.from('KDCLJPK1', 'ascii');

@@ -18,8 +18,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { ImageDataset } from './types.ts';
+import type { ImageDataset } from './types';
+import { repoRoot } from '../paths';
 import {
   DatasetError,
   type LoadOptions,
@@ -31,11 +31,11 @@ import {
   requireFile,
   resolveCacheDir,
   resolveLog,
-} from './common.ts';
-import { decodeJpegSplit, type RgbImage } from './jpeg.ts';
-import { centerCrop, crop, resizeShorterSide } from './resize.ts';
+} from './common';
+import { decodeJpegSplit, type RgbImage } from './jpeg';
+import { centerCrop, crop, resizeShorterSide } from './resize';
 
-export const IMAGENET100_CLASS_LIST = fileURLToPath(new URL('./imagenet100-classes.txt', import.meta.url));
+export const IMAGENET100_CLASS_LIST = path.join(repoRoot(), 'kernel-lib', 'data', 'imagenet100-classes.txt');
 
 export interface ImageNet100Options extends LoadOptions {
   /** Text file with one wnid per line ('#' comments allowed); default the shipped PODNet list. */

@@ -16,17 +16,17 @@
  * decoded images; default $KDCL_CACHE_DIR or <repo>/.cache), `imageSize`, `classesLimit` (first N classes of the
  * loader's class order), `log` (progress lines; false silences). Loader-specific options pass through.
  */
-import type { ImageDataset } from './types.ts';
-import { DatasetError, type LoadOptions } from './common.ts';
-import { type Cifar100Options, loadCifar100 } from './cifar100.ts';
-import { type EmbeddedOptions, loadEmbedded } from './embedded.ts';
-import { type ImageNet100Options, loadImageNet100 } from './imagenet100.ts';
-import { type TinyImageNetOptions, loadTinyImageNet } from './tiny-imagenet.ts';
+import type { ImageDataset } from './types';
+import { DatasetError, type LoadOptions } from './common';
+import { type Cifar100Options, loadCifar100 } from './cifar100';
+import { type EmbeddedOptions, loadEmbedded } from './embedded';
+import { type ImageNet100Options, loadImageNet100 } from './imagenet100';
+import { type TinyImageNetOptions, loadTinyImageNet } from './tiny-imagenet';
 
-export type { ImageDataset, ImageSplit } from './types.ts';
-export { DatasetError, channelStats, resolveCacheDir, type LoadOptions } from './common.ts';
-export { resizeArea, resizeShorterSide, centerCrop, crop } from './resize.ts';
-export { decodeJpeg, JpegEncoder } from './jpeg.ts';
+export type { ImageDataset, ImageSplit } from './types';
+export { DatasetError, channelStats, resolveCacheDir, type LoadOptions } from './common';
+export { resizeArea, resizeShorterSide, centerCrop, crop } from './resize';
+export { decodeJpeg, JpegEncoder } from './jpeg';
 export { loadCifar100, loadEmbedded, loadImageNet100, loadTinyImageNet };
 export type { Cifar100Options, EmbeddedOptions, ImageNet100Options, TinyImageNetOptions };
 

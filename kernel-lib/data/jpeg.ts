@@ -5,13 +5,13 @@
  * CMYK/YCCK ones are converted by jpeg-js. Any decoder failure becomes a DatasetError naming the file.
  */
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import jpeg from 'jpeg-js';
-import type { ImageSplit } from './types.ts';
-import { type ChannelHistogram, DatasetError, addHistograms, allocateSplit, channelHistogram, isChannelHistogram } from './common.ts';
-import { cacheKey, cached, fileFingerprints } from './cache.ts';
+import type { ImageSplit } from './types';
+import { repoRequire } from '../paths';
+import { type ChannelHistogram, DatasetError, addHistograms, allocateSplit, channelHistogram, isChannelHistogram } from './common';
+import { cacheKey, cached, fileFingerprints } from './cache';
 
 export interface RgbImage {
   width: number;
@@ -92,7 +92,7 @@ class DecodePool {
   private nextId = 0;
 
   constructor(readonly size: number) {
-    const decoderPath = createRequire(import.meta.url).resolve('jpeg-js/lib/decoder.js');
+    const decoderPath = repoRequire().resolve('jpeg-js/lib/decoder.js');
     for (let i = 0; i < size; i++) {
       const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { decoderPath, options: DECODE_OPTIONS } });
       worker.on('message', ({ id, results }: { id: number; results: WorkerResult[] }) => {
@@ -174,7 +174,7 @@ let encoderClass: (new (quality: number) => JpegJsEncoder) | null = null;
  */
 function jpegJsEncoderClass(): new (quality: number) => JpegJsEncoder {
   if (encoderClass) return encoderClass;
-  const require = createRequire(import.meta.url);
+  const require = repoRequire();
   const source = fs.readFileSync(require.resolve('jpeg-js/lib/encoder.js'), 'utf8');
   encoderClass = new Function('module', `${source}\nreturn JPEGEncoder;`)({}) as new (quality: number) => JpegJsEncoder;
   return encoderClass;

@@ -6,7 +6,7 @@
  * that is exactly the rounded mean of each 2x2 block. It only uses IEEE double arithmetic (no platform-specific math),
  * so every machine gives the same bytes. Upscaling with it replicates pixels (nearest-neighbour-like).
  */
-import type { RgbImage } from './jpeg.ts';
+import type { RgbImage } from './jpeg';
 
 interface Taps {
   /** For output i: source indices start[i] .. start[i] + count[i] - 1. */

@@ -8,8 +8,8 @@
  * - 'b0-10': 10 equal tasks (CIFAR-100: 10 x 10).
  * - 'b50-10': half the classes first, then the rest in 10 equal steps (CIFAR-100: 50 + 10 x 5).
  */
-import type { TaskSpec } from '../methods/types.ts';
-import type { ImageDataset, ImageSplit } from './types.ts';
+import type { TaskSpec } from '../methods/types';
+import type { ImageDataset, ImageSplit } from './types';
 
 export type ScenarioPreset = 'b0-10' | 'b50-10';
 export type ScenarioSpec = ScenarioPreset | { initial: number; increment: number };

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { DatasetError } from './common.ts';
+import { DatasetError } from './common';
 
 const BLOCK = 512;
 

@@ -16,7 +16,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ImageDataset } from './types.ts';
+import type { ImageDataset } from './types';
 import {
   DatasetError,
   type LoadOptions,
@@ -32,11 +32,11 @@ import {
   requireFile,
   resolveCacheDir,
   resolveLog,
-} from './common.ts';
-import { tempPathFor } from './cache.ts';
-import { decodeJpegSplit } from './jpeg.ts';
-import { resizeArea } from './resize.ts';
-import { extractTarFile } from './tar.ts';
+} from './common';
+import { tempPathFor } from './cache';
+import { decodeJpegSplit } from './jpeg';
+import { resizeArea } from './resize';
+import { extractTarFile } from './tar';
 
 export const TINY_IMAGENET_ARCHIVES = ['tiny-imagenet-200-train.tar.gz', 'tiny-imagenet-200-val.tar.gz'] as const;
 const NATIVE_SIZE = 64;

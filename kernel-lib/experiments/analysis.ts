@@ -147,6 +147,7 @@ export function runsTable(runs: RunResult[]): aq.ColumnTable {
       cnnLast: percent(r.cnn?.last),
       tasks: r.accuracies.length,
       seconds: Math.round(r.seconds * 10) / 10,
+      cpuSeconds: Math.round((r.cpuSeconds ?? 0) * 10) / 10,
       error: r.error ?? null,
     })),
   );

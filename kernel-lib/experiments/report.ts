@@ -76,9 +76,9 @@ function referencesSection(outcome: ExperimentOutcome): string[] {
 
 function runsSection(runs: RunResult[]): string[] {
   const failed = runs.filter((r) => r.status === 'failed');
-  const lines = ['## Runs', '', '| Run | Status | AIA (%) | Last (%) | Forgetting (%) | Classifier | Seconds |', '| --- | --- | --- | --- | --- | --- | --- |'];
+  const lines = ['## Runs', '', '| Run | Status | AIA (%) | Last (%) | Forgetting (%) | Classifier | Seconds | CPU seconds |', '| --- | --- | --- | --- | --- | --- | --- | --- |'];
   for (const r of runs) {
-    lines.push(`| ${r.id} | ${r.status} | ${pct(r.aia)} | ${pct(r.last)} | ${pct(r.forgetting)} | ${r.primary === 'method' ? 'method (CNN: ' + pct(r.cnn?.aia ?? null) + ' AIA)' : 'CNN'} | ${r.seconds.toFixed(0)} |`);
+    lines.push(`| ${r.id} | ${r.status} | ${pct(r.aia)} | ${pct(r.last)} | ${pct(r.forgetting)} | ${r.primary === 'method' ? 'method (CNN: ' + pct(r.cnn?.aia ?? null) + ' AIA)' : 'CNN'} | ${r.seconds.toFixed(0)} | ${(r.cpuSeconds ?? 0).toFixed(0)} |`);
   }
   if (failed.length) lines.push('', 'Failures:', '', ...failed.map((r) => `- ${r.id}: ${cell(r.error)}`));
   return lines;
@@ -106,7 +106,7 @@ export async function writeReport(outcome: ExperimentOutcome, options: ReportOpt
     `# ${experiment.title} (survey ${experiment.surveyTable})`,
     '',
     `kdcl reproduction, profile \`${profile.name}\` on dataset \`${outcome.dataset}\` (${shapeLine}), backend \`${results.backend}\`. ` +
-      `${done} of ${results.runs.length} runs finished; this session took ${(results.seconds / 60).toFixed(1)} min. Generated ${results.createdAt}` +
+      `${done} of ${results.runs.length} runs finished; this session took ${(results.seconds / 60).toFixed(1)} min (${((results.cpuSeconds ?? 0) / 60).toFixed(1)} CPU min). Generated ${results.createdAt}` +
       (options.executedBy ? `, executed by ${options.executedBy}.` : '.'),
     '',
     '## Question',
@@ -140,6 +140,7 @@ export async function writeReport(outcome: ExperimentOutcome, options: ReportOpt
     '',
     `- Profile \`${profile.name}\`: ${profile.description} Numbers at this scale show the pipeline and the direction of effects, not the published accuracies.`,
     `- Exemplar budgets scaled by ${profile.memoryScale} (profile memoryScale); method recipes applied: ${profile.methodRecipes}.`,
+    ...(results.excluded?.length ? [`- Left out at this profile: ${results.excluded.map((m) => METHOD_LABELS[m] ?? m).join(', ')} (profile excludeMethods; run them with --methods).`] : []),
     `- Class order: seed 1993 permutation (PyCIL's); seeds: ${profile.seeds.join(', ')}.`,
     `- The claim's source is stated above; the survey's own table values are not available in this repository.`,
     ...(options.notes ?? []).map((n) => `- ${n}`),

@@ -61,8 +61,9 @@ export interface RunResult {
   training: Record<string, unknown>;
   scenarioShape: { numClasses: number; initial: number; increment: number; tasks: number };
   configHash: string;
-  /** Seconds of training in this process (resumed tasks not counted) and in all sessions. */
+  /** Wall seconds of this run in this session (resumed tasks not counted), and CPU seconds of the process then. */
   seconds: number;
+  cpuSeconds: number;
   trainSeconds: number;
   resumedTasks: number;
 }
@@ -76,10 +77,13 @@ export interface ExperimentResults {
   dataset: string;
   backend: string;
   createdAt: string;
-  /** Wall seconds of this session (resumed work not counted). */
+  /** Wall and process CPU seconds of this session (resumed work not counted). */
   seconds: number;
+  cpuSeconds: number;
   profileSettings: Profile;
   datasetShape: { classes: number; trainImages: number; testImages: number; imageSize: [number, number] };
+  /** Methods of the experiment left out by the profile (excludeMethods). */
+  excluded: string[];
   runs: RunResult[];
 }
 
@@ -214,6 +218,7 @@ function summarise(spec: RunSpec, seed: number, experiment: string, metrics: Run
     scenarioShape: { numClasses: 0, initial: 0, increment: 0, tasks: metrics.totalTasks },
     configHash: '',
     seconds: 0,
+    cpuSeconds: 0,
     trainSeconds: metrics.tasks.reduce((s, t) => s + t.seconds, 0),
     resumedTasks: 0,
     ...extra,
@@ -247,6 +252,7 @@ function failedResult(spec: RunSpec, seed: number, experiment: string, error: un
     scenarioShape: { numClasses: 0, initial: 0, increment: 0, tasks: 0 },
     configHash: '',
     seconds: 0,
+    cpuSeconds: 0,
     trainSeconds: 0,
     resumedTasks: 0,
   };
@@ -265,12 +271,16 @@ function safeBackend(): string {
 /** Runs (or resumes) every run of an experiment and writes its results. */
 export async function runExperiment(options: RunExperimentOptions): Promise<ExperimentOutcome> {
   const started = Date.now();
+  const cpuAtStart = process.cpuUsage();
   const experiment = typeof options.experiment === 'string' ? getExperiment(options.experiment) : options.experiment;
   const profile = typeof options.profile === 'object' ? options.profile : getProfile(options.profile ?? 'smoke');
   const problems = validateProfile(profile);
   if (problems.length) throw new Error(`invalid profile:\n  ${problems.join('\n  ')}`);
   const datasetName = checkDatasetName(options.dataset ?? profile.dataset);
-  const specs = selectRuns(experiment, { methods: options.methods, scenarios: options.scenarios });
+  const selected = selectRuns(experiment, { methods: options.methods, scenarios: options.scenarios });
+  // The profile's exclusions apply unless the caller asked for those methods by name.
+  const specs = options.methods ? selected : selected.filter((s) => !profile.excludeMethods.includes(s.method));
+  const excluded = [...new Set(selected.filter((s) => !specs.includes(s)).map((s) => s.method))];
   // Every method must exist before anything trains: a missing one is a setup error, not a failed run.
   const known = methodNames();
   const unknown = [...new Set(specs.map((s) => s.method))].filter((m) => !known.includes(m));
@@ -296,7 +306,8 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Expe
   const total = specs.length * profile.seeds.length;
   say(
     `[kdcl] ${experiment.name} (${experiment.surveyTable}), profile ${profile.name}, dataset ${datasetName} ` +
-      `(${dataset.classNames.length} classes, ${dataset.train.count} train / ${dataset.test.count} test images), ${total} runs -> ${outDir}`,
+      `(${dataset.classNames.length} classes, ${dataset.train.count} train / ${dataset.test.count} test images), ${total} runs -> ${outDir}` +
+      (excluded.length ? ` (left out at this profile: ${excluded.join(', ')})` : ''),
   );
 
   const results: RunResult[] = [];
@@ -307,6 +318,11 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Expe
       const runName = `${spec.id}_s${seed}`;
       const checkpointDir = path.join(outDir, 'checkpoints', runName);
       const runStarted = Date.now();
+      const cpuStarted = process.cpuUsage();
+      const cpuSeconds = () => {
+        const used = process.cpuUsage(cpuStarted);
+        return (used.user + used.system) / 1e6;
+      };
       let result: RunResult;
       let run: Awaited<ReturnType<typeof createRun>> | null = null;
       try {
@@ -344,12 +360,14 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Expe
           },
           configHash: run.state.configHash,
           seconds: (Date.now() - runStarted) / 1000,
+          cpuSeconds: cpuSeconds(),
           resumedTasks,
         });
       } catch (err) {
         // A run that fails (e.g. a non-finite loss) is recorded and the experiment goes on.
         result = failedResult(spec, seed, experiment.name, err);
         result.seconds = (Date.now() - runStarted) / 1000;
+        result.cpuSeconds = cpuSeconds();
         say(`    FAILED: ${result.error}`);
       } finally {
         run?.dispose();
@@ -357,7 +375,7 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Expe
       writeTextAtomic(path.join(outDir, 'runs', `${runName}.json`), JSON.stringify(result, null, 1));
       results.push(result);
       options.onEvent?.({ type: 'run-end', index, total, result });
-      if (result.status === 'done') say(`    ${runName}: AIA ${pct(result.aia)}, last ${pct(result.last)} (${result.seconds.toFixed(0)} s)`);
+      if (result.status === 'done') say(`    ${runName}: AIA ${pct(result.aia)}, last ${pct(result.last)} (${result.seconds.toFixed(0)} s, ${result.cpuSeconds.toFixed(0)} CPU s)`);
     }
   }
 
@@ -371,6 +389,10 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Expe
     backend: safeBackend(),
     createdAt: new Date().toISOString(),
     seconds: (Date.now() - started) / 1000,
+    cpuSeconds: (() => {
+      const used = process.cpuUsage(cpuAtStart);
+      return (used.user + used.system) / 1e6;
+    })(),
     profileSettings: profile,
     datasetShape: {
       classes: dataset.classNames.length,
@@ -378,6 +400,7 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Expe
       testImages: dataset.test.count,
       imageSize: [dataset.train.height, dataset.train.width],
     },
+    excluded,
     runs: results,
   };
   const files = writeResults(outDir, experimentResults);

@@ -4,11 +4,11 @@
  *
  * Shapes: logits [batch, classes] in incremental label space (classes in arrival order, old classes first).
  */
-import { tf } from '../tf.ts';
+import { tf } from '../tf';
 import {
   type LabelsLike, assertRank, assertSameShape, assertTemperature, fail, labelTensor, leadingColumns, oneHotFloat,
   stopGradient,
-} from './util.ts';
+} from './util';
 
 /**
  * Hard cross-entropy, batch mean:

@@ -6,11 +6,11 @@
  * Logit KD takes student logits with at least as many columns as the teacher's and distils the first K = the
  * teacher's columns (old classes come first in arrival order), as PyCIL's `logits[:, :known_classes]`.
  */
-import { tf } from '../tf.ts';
+import { tf } from '../tf';
 import {
   type LabelsLike, assertRank, assertSameShape, assertTemperature, batchMean, fail, l2Normalize, labelTensor,
   leadingColumns, stopGradient,
-} from './util.ts';
+} from './util';
 
 function studentAndTeacher(fn: string, logits: tf.Tensor2D, teacherLogits: tf.Tensor2D): [tf.Tensor2D, tf.Tensor2D] {
   assertRank(fn, 'logits', logits, 2);

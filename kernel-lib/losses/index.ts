@@ -9,6 +9,6 @@
  *   helpers (PRAKA)
  * - util.ts: stopGradient, l2Normalize
  */
-export * from './classification.ts';
-export * from './distillation.ts';
-export { type LabelsLike, l2Normalize, stopGradient } from './util.ts';
+export * from './classification';
+export * from './distillation';
+export { type LabelsLike, l2Normalize, stopGradient } from './util';

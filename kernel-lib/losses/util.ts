@@ -2,7 +2,7 @@
  * Small tensor helpers shared by the loss families: input checks with clear messages, labels from any
  * int container, stop-gradient and a NaN-free L2 normalisation.
  */
-import { tf } from '../tf.ts';
+import { tf } from '../tf';
 
 /** Integer class labels: an int32 tensor (e.g. Batch.y) or plain integers. */
 export type LabelsLike = tf.Tensor1D | Int32Array | readonly number[];

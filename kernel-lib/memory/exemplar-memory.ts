@@ -2,10 +2,10 @@
  * The exemplar memory: class -> training indices, each class's indices in selection order (herding rank or random
  * draw order), under a fixed-per-class or fixed-total budget.
  */
-import type { MemoryPolicy } from '../methods/types.ts';
-import { tf } from '../tf.ts';
-import { type FeaturesLike, fail } from './features.ts';
-import { herdingSelection, randomSelection } from './selection.ts';
+import type { MemoryPolicy } from '../methods/types';
+import { tf } from '../tf';
+import { type FeaturesLike, fail } from './features';
+import { herdingSelection, randomSelection } from './selection';
 
 /**
  * Exemplars per class under a policy, once `seenClasses` classes are stored:

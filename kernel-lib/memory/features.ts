@@ -2,7 +2,7 @@
  * Feature matrices as plain typed arrays: what herding, prototypes and covariances compute on (in float64
  * accumulators), whether the features arrive as a tensor or as a Float32Array.
  */
-import { tf } from '../tf.ts';
+import { tf } from '../tf';
 
 /** Row-major [rows, dim] float32 matrix. */
 export interface FeatureMatrix {

@@ -7,8 +7,8 @@
  * - prototypes.ts: classMeans / nmeClassMeans, classCovariances (IL2A), prototypeRadius (PASS)
  * - nme.ts: nmeScores, nmePredict (iCaRL's nearest-mean-of-exemplars classifier)
  */
-export { type FeatureMatrix, type FeaturesLike, matrixToTensor, normalizedRows } from './features.ts';
-export { herdingSelection, randomSelection } from './selection.ts';
-export { ExemplarMemory, type ExemplarMemoryJSON, type SelectionSources, exemplarsPerClass } from './exemplar-memory.ts';
-export { type CovarianceStack, classCovariances, classMeans, covarianceTensor, nmeClassMeans, prototypeRadius } from './prototypes.ts';
-export { nmePredict, nmeScores } from './nme.ts';
+export { type FeatureMatrix, type FeaturesLike, matrixToTensor, normalizedRows } from './features';
+export { herdingSelection, randomSelection } from './selection';
+export { ExemplarMemory, type ExemplarMemoryJSON, type SelectionSources, exemplarsPerClass } from './exemplar-memory';
+export { type CovarianceStack, classCovariances, classMeans, covarianceTensor, nmeClassMeans, prototypeRadius } from './prototypes';
+export { nmePredict, nmeScores } from './nme';

@@ -2,9 +2,9 @@
  * The nearest-mean-of-exemplars classifier (iCaRL, Rebuffi et al. CVPR 2017, Alg. 1): a sample goes to the class
  * whose (normalised) mean is nearest to its L2-normalised feature.
  */
-import { tf } from '../tf.ts';
-import { l2Normalize } from '../losses/util.ts';
-import { type FeatureMatrix, fail, matrixToTensor } from './features.ts';
+import { tf } from '../tf';
+import { l2Normalize } from '../losses/util';
+import { type FeatureMatrix, fail, matrixToTensor } from './features';
 
 /**
  * NME scores [N, C], larger = nearer:

@@ -6,8 +6,8 @@
  * their *training* loader (augmented images, last incomplete batch dropped). Which features to pass is the
  * caller's choice; kdcl's methods pass eval-mode features of un-augmented training images.
  */
-import { tf } from '../tf.ts';
-import { type FeatureMatrix, type FeaturesLike, fail, normalizedRows, rowsOfClass, toMatrix } from './features.ts';
+import { tf } from '../tf';
+import { type FeatureMatrix, type FeaturesLike, fail, normalizedRows, rowsOfClass, toMatrix } from './features';
 
 /** Row positions per requested class; every class must have at least `minimum` rows. */
 function groupRows(fn: string, labels: Int32Array, rows: number, classes: readonly number[], minimum: number): number[][] {

@@ -2,7 +2,7 @@
  * Exemplar selection within one class: herding (iCaRL) and seeded random. Both return positions into the
  * candidate list in selection order, so that keeping the first m of a class is a valid smaller memory.
  */
-import { type FeaturesLike, fail, normalizedRows, toMatrix } from './features.ts';
+import { type FeaturesLike, fail, normalizedRows, toMatrix } from './features';
 
 function checkCount(fn: string, m: number, n: number): void {
   if (!Number.isInteger(m) || m < 0) fail(fn, `m must be an integer >= 0, got ${m}`);

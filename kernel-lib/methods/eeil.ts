@@ -33,8 +33,8 @@
  * new-class distillation) are exactly 0; CE is unchanged and the balanced stage still runs.
  */
 import { tf } from '../tf';
-import { crossEntropy, softTargetCE } from '../losses';
-import { Network } from '../models';
+import { crossEntropy, softTargetCE } from '../losses/index';
+import { Network } from '../models/index';
 import { resolveMethodConfig } from '../train/method-config';
 import { expandLinearHead } from './finetune';
 import { memoryIndices, replayMemoryPolicy, type ReplayMemoryConfig } from './icarl';

@@ -8,11 +8,11 @@
  *
  * KD removal: there is no KD term (`kdTerms` is empty); `kd: false` changes nothing.
  */
-import { tf } from '../tf.ts';
-import { crossEntropy } from '../losses/classification.ts';
-import { LinearHead } from '../models/index.ts';
-import type { Method, NetworkLike, StepContext, TaskContext } from './types.ts';
-import { resolveMethodConfig } from '../train/method-config.ts';
+import { tf } from '../tf';
+import { crossEntropy } from '../losses/classification';
+import { LinearHead } from '../models/index';
+import type { Method, NetworkLike, StepContext, TaskContext } from './types';
+import { resolveMethodConfig } from '../train/method-config';
 
 export interface FinetuneConfig {
   kd: boolean;

@@ -33,9 +33,9 @@
  * the semantic augmentation of prototypes are unchanged.
  */
 import { tf } from '../tf';
-import { crossEntropy, featureL2, isdaLogits } from '../losses';
-import { classCovariances } from '../memory';
-import { LinearHead, createAuxHead, deriveSeed, mixedClassIndex } from '../models';
+import { crossEntropy, featureL2, isdaLogits } from '../losses/index';
+import { classCovariances } from '../memory/index';
+import { LinearHead, createAuxHead, deriveSeed, mixedClassIndex } from '../models/index';
 import { resolveMethodConfig } from '../train/method-config';
 import { shuffleInPlace } from '../train/rng';
 import { sampleBeta, type Uniform } from './sampling';

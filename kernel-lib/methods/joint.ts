@@ -5,9 +5,9 @@
  *
  * KD removal: there is no KD term; `kd: false` changes nothing.
  */
-import type { Method, StepContext, TaskContext, TrainingData } from './types.ts';
-import { expandLinearHead, rangeCrossEntropy } from './finetune.ts';
-import { resolveMethodConfig } from '../train/method-config.ts';
+import type { Method, StepContext, TaskContext, TrainingData } from './types';
+import { expandLinearHead, rangeCrossEntropy } from './finetune';
+import { resolveMethodConfig } from '../train/method-config';
 
 export interface JointConfig {
   kd: boolean;

@@ -22,7 +22,7 @@
  * exactly 0); CE and the logit KD ('logitKd') are unchanged, so LwM without KD is LwF.
  */
 import { tf } from '../tf';
-import { attentionDistillation, gradCam } from '../losses';
+import { attentionDistillation, gradCam } from '../losses/index';
 import { resolveMethodConfig } from '../train/method-config';
 import type { Method, StepContext } from './types';
 import {

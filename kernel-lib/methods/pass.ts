@@ -39,9 +39,9 @@
  * prototype store.
  */
 import { tf } from '../tf';
-import { crossEntropy, featureL2 } from '../losses';
-import { classMeans, prototypeRadius } from '../memory';
-import { LinearHead, deriveSeed } from '../models';
+import { crossEntropy, featureL2 } from '../losses/index';
+import { classMeans, prototypeRadius } from '../memory/index';
+import { LinearHead, deriveSeed } from '../models/index';
 import { resolveMethodConfig } from '../train/method-config';
 import { fillStandardNormal, randomInt, type Uniform } from './sampling';
 import { expandLinearHead } from './finetune';

@@ -40,8 +40,8 @@
  * "without distillation from the old model"). Every CE term is unchanged either way.
  */
 import { tf } from '../tf';
-import { aggregateRotationLogits, asymmetricKD, crossEntropy, featureL2, rotationZeroColumns, rotationZeroRows, stopGradient } from '../losses';
-import { LinearHead, createAuxHead, deriveSeed } from '../models';
+import { aggregateRotationLogits, asymmetricKD, crossEntropy, featureL2, rotationZeroColumns, rotationZeroRows, stopGradient } from '../losses/index';
+import { LinearHead, createAuxHead, deriveSeed } from '../models/index';
 import { resolveMethodConfig } from '../train/method-config';
 import { randomInt, sampleBeta, type Uniform } from './sampling';
 import { expandLinearHead } from './finetune';

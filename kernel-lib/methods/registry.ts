@@ -1,9 +1,9 @@
 /**
  * Method registry: name -> factory(config overrides). Each method file exports its factory; add it here.
  */
-import type { Method } from './types.ts';
-import { createFinetune } from './finetune.ts';
-import { createJoint } from './joint.ts';
+import type { Method } from './types';
+import { createFinetune } from './finetune';
+import { createJoint } from './joint';
 import { createLwf } from './lwf';
 import { createLwm } from './lwm';
 import { createIcarl } from './icarl';

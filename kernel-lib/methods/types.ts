@@ -18,10 +18,10 @@
  * (use `kdTerm(step, () => ...)`, which skips the computation when KD is off). Methods whose KD is not a
  * separable term (iCaRL's distillation targets) document what `kd: false` changes.
  */
-import { tf } from '../tf.ts';
-import type { Head, NetworkOutput } from '../models/types.ts';
-import type { BackboneSpec } from '../models/resnet.ts';
-import type { OptimizerSpec, ScheduleSpec } from '../train/optim.ts';
+import { tf } from '../tf';
+import type { Head, NetworkOutput } from '../models/types';
+import type { BackboneSpec } from '../models/resnet';
+import type { OptimizerSpec, ScheduleSpec } from '../train/optim';
 
 /** One task of a scenario, in incremental label space (classes are relabelled in arrival order). */
 export interface TaskSpec {

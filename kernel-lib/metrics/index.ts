@@ -8,7 +8,7 @@
  * forgetting before the second) is NaN.
  */
 import * as aq from 'arquero';
-import type { TaskSpec } from '../methods/types.ts';
+import type { TaskSpec } from '../methods/types';
 
 function fail(fn: string, message: string): never {
   throw new Error(`kernel-lib/metrics ${fn}: ${message}`);

@@ -5,9 +5,9 @@
  * plain matMul without transposes. Expanding a head replaces its weight variable by a larger one holding the
  * old values: re-read `trainableVariables` (and rebuild optimiser state) after expanding.
  */
-import { tf } from '../tf.ts';
-import type { ForwardOptions, Head } from './types.ts';
-import { assignCopy, copyVariable, deriveSeed, fanInUniform, growVariable, makeVariable, type NamedVariables } from './init.ts';
+import { tf } from '../tf';
+import type { ForwardOptions, Head } from './types';
+import { assignCopy, copyVariable, deriveSeed, fanInUniform, growVariable, makeVariable, type NamedVariables } from './init';
 
 /** A contiguous range of logits [start, end), e.g. one task's classes. */
 export interface LogitRange {

@@ -1,5 +1,5 @@
 /** Models: ResNet backbones, CIL heads and the Network that combines them. Contracts in ./types.ts. */
-export type { Backbone, BackboneOutput, ForwardOptions, Head, Module, NetworkOutput } from './types.ts';
+export type { Backbone, BackboneOutput, ForwardOptions, Head, Module, NetworkOutput } from './types';
 export {
   BACKBONE_KINDS,
   ResNet,
@@ -9,8 +9,8 @@ export {
   type BackboneSpec,
   type ResolvedBackboneSpec,
   type ShortcutKind,
-} from './resnet.ts';
-export { BatchNorm, Conv2d, BN_EPS, BN_MOMENTUM } from './layers.ts';
+} from './resnet';
+export { BatchNorm, Conv2d, BN_EPS, BN_MOMENTUM } from './layers';
 export {
   BiasLayer,
   CosineHead,
@@ -24,6 +24,6 @@ export {
   type DescribedHead,
   type HeadArchitecture,
   type LogitRange,
-} from './heads.ts';
-export { Network, createNetwork, type CreateNetworkOptions, type NetworkArchitecture } from './network.ts';
-export { deriveSeed } from './init.ts';
+} from './heads';
+export { Network, createNetwork, type CreateNetworkOptions, type NetworkArchitecture } from './network';
+export { deriveSeed } from './init';

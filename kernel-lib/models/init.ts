@@ -4,7 +4,7 @@
  * Every variable's initial value is drawn with its own seed, derived from the model seed and the variable's
  * stable name, so the same seed gives identical weights whatever order modules are built in.
  */
-import { tf } from '../tf.ts';
+import { tf } from '../tf';
 
 /** 32-bit FNV-1a hash of `${seed}/${name}`: a per-variable seed for tf.random* (which accept a number). */
 export function deriveSeed(seed: number, name: string): number {

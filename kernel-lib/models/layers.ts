@@ -2,9 +2,9 @@
  * Functional building blocks with explicit variables: a bias-free conv and a batch-norm layer.
  * Each holds its variables under stable local names and can deep-copy itself (for teachers).
  */
-import { tf } from '../tf.ts';
-import { batchNormEval, batchNormTrain } from '../backend/ops.ts';
-import { copyVariable, deriveSeed, kaimingNormalFanOut, makeVariable } from './init.ts';
+import { tf } from '../tf';
+import { batchNormEval, batchNormTrain } from '../backend/ops';
+import { copyVariable, deriveSeed, kaimingNormalFanOut, makeVariable } from './init';
 
 /** Conv padding as PyTorch's symmetric `padding=p` (tfjs takes a number as the same explicit padding). */
 export interface ConvShape {

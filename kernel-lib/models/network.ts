@@ -5,12 +5,12 @@
  * to), and dispose() frees everything. A teacher is `net.clone()`: new variables with copied values, created
  * non-trainable, so they take no gradient and are in no trainableVariables list.
  */
-import { tf } from '../tf.ts';
-import type { NetworkLike } from '../methods/types.ts';
-import type { Backbone, ForwardOptions, Head, NetworkOutput } from './types.ts';
-import { deriveSeed, hasNamedVariables } from './init.ts';
-import { createBackbone, ResNet, resolveBackboneSpec, type BackboneSpec, type ResolvedBackboneSpec } from './resnet.ts';
-import { headFromArchitecture, LinearHead, type DescribedHead, type HeadArchitecture } from './heads.ts';
+import { tf } from '../tf';
+import type { NetworkLike } from '../methods/types';
+import type { Backbone, ForwardOptions, Head, NetworkOutput } from './types';
+import { deriveSeed, hasNamedVariables } from './init';
+import { createBackbone, ResNet, resolveBackboneSpec, type BackboneSpec, type ResolvedBackboneSpec } from './resnet';
+import { headFromArchitecture, LinearHead, type DescribedHead, type HeadArchitecture } from './heads';
 
 /** Shapes of a network: `Network.fromArchitecture(arch, seed)` rebuilds it (then load a checkpoint's values). */
 export interface NetworkArchitecture {

@@ -21,10 +21,10 @@
  * derived from the model seed and the variable's name. Verified against PyTorch 1.13 (same weights, eval and
  * training mode, running statistics) in test/models.test.ts.
  */
-import { tf } from '../tf.ts';
-import type { Backbone, BackboneOutput, ForwardOptions } from './types.ts';
-import { Conv2d, BatchNorm } from './layers.ts';
-import type { NamedVariables } from './init.ts';
+import { tf } from '../tf';
+import type { Backbone, BackboneOutput, ForwardOptions } from './types';
+import { Conv2d, BatchNorm } from './layers';
+import type { NamedVariables } from './init';
 
 export const BACKBONE_KINDS = ['resnet32', 'resnet18-cifar', 'resnet18-imagenet'] as const;
 export type BackboneKind = (typeof BACKBONE_KINDS)[number];

@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { tf } from '../tf.ts';
+import { tf } from '../tf';
 
 const MAGIC = 'KDCLCKPT';
 const FORMAT_VERSION = 1;

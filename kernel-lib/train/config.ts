@@ -2,15 +2,15 @@
  * Run configuration: the options createRun takes, their defaults (with sources), validation, and the config hash
  * that ties a checkpoint to the run that wrote it.
  */
-import type { ImageDataset } from '../data/types.ts';
-import type { ClassOrderName } from '../data/class-orders.ts';
-import type { ScenarioSpec } from '../data/scenario.ts';
-import type { Method } from '../methods/types.ts';
-import type { BackboneSpec } from '../models/index.ts';
-import { canonicalJson, sha256Hex } from './checkpoint.ts';
-import type { OptimizerSpec, ScheduleSpec } from './optim.ts';
-import { validateOptimizerSpec, validateScheduleSpec } from './optim.ts';
-import type { ProgressMode, ProgressSink } from './progress.ts';
+import type { ImageDataset } from '../data/types';
+import type { ClassOrderName } from '../data/class-orders';
+import type { ScenarioSpec } from '../data/scenario';
+import type { Method } from '../methods/types';
+import type { BackboneSpec } from '../models/index';
+import { canonicalJson, sha256Hex } from './checkpoint';
+import type { OptimizerSpec, ScheduleSpec } from './optim';
+import { validateOptimizerSpec, validateScheduleSpec } from './optim';
+import type { ProgressMode, ProgressSink } from './progress';
 
 export type { ScenarioSpec };
 /** A named class order ('seed1993', 'icarl', { seed }), or an explicit permutation of the dataset's class ids. */

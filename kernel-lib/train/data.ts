@@ -2,14 +2,14 @@
  * The run's view of its dataset: relabelled to arrival order, indexed by class, and batched through
  * kernel-lib/data's seeded batching and augmentation.
  */
-import { tf } from '../tf.ts';
-import type { ImageDataset, ImageSplit } from '../data/types.ts';
-import type { Batch, NetworkLike } from '../methods/types.ts';
-import { classOrder as namedClassOrder } from '../data/class-orders.ts';
-import { makeScenario, relabelDataset, type Scenario } from '../data/scenario.ts';
-import { makeBatches, toTensor, type ImageBatch } from '../data/batches.ts';
-import type { ClassOrderSpec, ScenarioSpec } from './config.ts';
-import { DEFAULTS } from './config.ts';
+import { tf } from '../tf';
+import type { ImageDataset, ImageSplit } from '../data/types';
+import type { Batch, NetworkLike } from '../methods/types';
+import { classOrder as namedClassOrder } from '../data/class-orders';
+import { makeScenario, relabelDataset, type Scenario } from '../data/scenario';
+import { makeBatches, toTensor, type ImageBatch } from '../data/batches';
+import type { ClassOrderSpec, ScenarioSpec } from './config';
+import { DEFAULTS } from './config';
 
 /** A batch on the CPU, as kernel-lib/data's makeBatches yields it (NHWC normalised, labels, split indices). */
 export type CpuBatch = ImageBatch;

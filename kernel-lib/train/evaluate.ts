@@ -4,10 +4,10 @@
  * method with `predict` (iCaRL's NME, BiC's corrected logits) gives the primary prediction, and the CNN one is
  * reported beside it. Accuracies come from kernel-lib/metrics' stepMetrics.
  */
-import { tf } from '../tf.ts';
-import type { NetworkLike, TaskSpec } from '../methods/types.ts';
-import { stepMetrics, type StepMetrics } from '../metrics/index.ts';
-import type { PreparedData } from './data.ts';
+import { tf } from '../tf';
+import type { NetworkLike, TaskSpec } from '../methods/types';
+import { stepMetrics, type StepMetrics } from '../metrics/index';
+import type { PreparedData } from './data';
 
 export interface Evaluation {
   /** Classes 0..seenClasses-1 were evaluated (incremental labels). */

@@ -1,5 +1,5 @@
 /** What a run reports per task and overall (plain data: JSON-able, checkpointed). */
-import { summarize, type RunSummary, type StepMetrics } from '../metrics/index.ts';
+import { summarize, type RunSummary, type StepMetrics } from '../metrics/index';
 
 export interface StageSummary {
   /** 'train' for the main stage; extra stages by their label ('bic-stage2', ...). */

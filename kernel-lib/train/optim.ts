@@ -6,7 +6,7 @@
  * Own implementation rather than tf.train.*: weight decay, named slot state for checkpoints, and slots that follow
  * a head whose variables change shape when it expands.
  */
-import { tf } from '../tf.ts';
+import { tf } from '../tf';
 
 export interface SgdSpec {
   kind: 'sgd';

@@ -11,9 +11,9 @@
  * clone of the network (t > 0), beforeTask, trainingData, the epochs (prepareBatch outside the tape, lossTerms
  * inside it), exemplar memory update per the method's policy, afterTask, evaluation, checkpoint.
  */
-import { tf } from '../tf.ts';
-import { backendInfo } from '../backend/index.ts';
-import type { ImageDataset } from '../data/types.ts';
+import { tf } from '../tf';
+import { backendInfo } from '../backend/index';
+import type { ImageDataset } from '../data/types';
 import type {
   Batch,
   LossTerms,
@@ -24,9 +24,9 @@ import type {
   TrainerServices,
   TrainingData,
   TrainLoopOptions,
-} from '../methods/types.ts';
-import { LinearHead, Network, createBackbone, type NetworkArchitecture } from '../models/index.ts';
-import { createMethod } from '../methods/registry.ts';
+} from '../methods/types';
+import { LinearHead, Network, createBackbone, type NetworkArchitecture } from '../models/index';
+import { createMethod } from '../methods/registry';
 import {
   checkpointFileName,
   encodeCheckpoint,
@@ -35,16 +35,16 @@ import {
   removeStaleTempFiles,
   resolveCheckpoint,
   writeFileAtomic,
-} from './checkpoint.ts';
-import { configHash, identityDiff, resolveTraining, runIdentity, type ResolvedTraining, type RunOptions } from './config.ts';
-import { prepareData, type CpuBatch, type PreparedData } from './data.ts';
-import { evaluateNetwork, type Evaluation } from './evaluate.ts';
-import { ExemplarMemory, type ExemplarMemoryJSON } from '../memory/index.ts';
-import { summariseRun, type RunMetrics, type StageSummary, type TaskMetrics } from './metrics.ts';
-import { learningRateAt, Optimizer, type NamedVariable, type OptimizerSpec, type OptimizerState, type ScheduleSpec } from './optim.ts';
-import { createProgressSink, type ProgressSink } from './progress.ts';
-import { createRandom, deriveSeed, type SeededRandom } from './rng.ts';
-import { trainStep } from './step.ts';
+} from './checkpoint';
+import { configHash, identityDiff, resolveTraining, runIdentity, type ResolvedTraining, type RunOptions } from './config';
+import { prepareData, type CpuBatch, type PreparedData } from './data';
+import { evaluateNetwork, type Evaluation } from './evaluate';
+import { ExemplarMemory, type ExemplarMemoryJSON } from '../memory/index';
+import { summariseRun, type RunMetrics, type StageSummary, type TaskMetrics } from './metrics';
+import { learningRateAt, Optimizer, type NamedVariable, type OptimizerSpec, type OptimizerState, type ScheduleSpec } from './optim';
+import { createProgressSink, type ProgressSink } from './progress';
+import { createRandom, deriveSeed, type SeededRandom } from './rng';
+import { trainStep } from './step';
 import fs from 'node:fs';
 
 /** trainLoop options plus the trainer's extras for extra stages (all optional). */

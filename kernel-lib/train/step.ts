@@ -2,10 +2,10 @@
  * One optimisation step: batch tensors, the method's prepareBatch (outside the tape), its loss terms (inside
  * the tape), the NaN guard, and the optimiser update. Everything it allocates is released before it returns.
  */
-import { tf } from '../tf.ts';
-import type { Batch, LossTerms, NetworkLike, StepContext, TaskContext } from '../methods/types.ts';
-import type { NetworkOutput } from '../models/types.ts';
-import type { NamedVariable, Optimizer } from './optim.ts';
+import { tf } from '../tf';
+import type { Batch, LossTerms, NetworkLike, StepContext, TaskContext } from '../methods/types';
+import type { NetworkOutput } from '../models/types';
+import type { NamedVariable, Optimizer } from './optim';
 
 /** Where a step ran, for error messages. */
 export interface StepLocation {

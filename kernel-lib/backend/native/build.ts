@@ -11,9 +11,9 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { repoRoot } from '../../paths';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
+const here = path.join(repoRoot(), 'kernel-lib', 'backend', 'native');
 export const ADDON_PATH = path.join(here, 'build', 'kdcl_native.node');
 const SOURCES = ['src/addon.cc', 'src/kernels.cc'].map((f) => path.join(here, f));
 
@@ -78,7 +78,7 @@ export function buildNativeAddon(log: (line: string) => void = console.log): str
   return ADDON_PATH;
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+if (process.argv[1] && path.resolve(process.argv[1]) === path.join(here, 'build.ts')) {
   const ifPossible = process.argv.includes('--if-possible');
   try {
     buildNativeAddon();

@@ -4,17 +4,18 @@
  * N-API addon on oneDNN that works on those arrays in place. Build the addon with `npm run build:native`.
  */
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import type { BackendInfo } from '../index.ts';
-import { tf } from '../../tf.ts';
-import { ADDON_PATH } from './build.ts';
-import { nativeKernelConfigs, nativeKernelNames, type NativeAddon } from './kernels.ts';
-import { attachPool, BufferPool, type CpuBackendLike } from './storage.ts';
+import type { BackendInfo } from '../index';
+import { tf } from '../../tf';
+import { ADDON_PATH } from './build';
+import { repoRequire } from '../../paths';
+import { nativeKernelConfigs, nativeKernelNames, type NativeAddon } from './kernels';
+import { attachPool, BufferPool, type CpuBackendLike } from './storage';
 import os from 'node:os';
 
 export const NATIVE_BACKEND_NAME = 'kdcl-native';
 
-const require = createRequire(import.meta.url);
+// Not named `require`: as CommonJS (tslab) that name is the module wrapper's parameter.
+const requireFromRepo = repoRequire();
 
 let addon: NativeAddon | undefined;
 
@@ -29,7 +30,7 @@ export function loadAddon(): NativeAddon {
   // sleeping costs little when they are not. libgomp reads this when the addon loads it; a user's setting wins.
   process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
   try {
-    addon = require(ADDON_PATH) as NativeAddon;
+    addon = requireFromRepo(ADDON_PATH) as NativeAddon;
   } catch (err) {
     const why = (err as Error).message.split('\n')[0];
     throw new Error(`native addon failed to load (${why}): rebuild with \`npm run build:native\` (needs libdnnl-dev)`);

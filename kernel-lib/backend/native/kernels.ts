@@ -4,9 +4,9 @@
  * formats or broadcast patterns) go to the cpu backend's kernel of the same name.
  */
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
-import { tf } from '../../tf.ts';
-import { BATCH_NORM_TRAIN_GRAD_KERNEL, BATCH_NORM_TRAIN_KERNEL } from '../ops.ts';
-import { poolOf } from './storage.ts';
+import { tf } from '../../tf';
+import { BATCH_NORM_TRAIN_GRAD_KERNEL, BATCH_NORM_TRAIN_KERNEL } from '../ops';
+import { poolOf } from './storage';
 
 /** The addon's functions (src/addon.cc). */
 export interface NativeAddon {
