@@ -17,10 +17,10 @@ import { writeFileSync, renameSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { fileURLToPath } from 'node:url';
 import type { WorkerResult } from './worker';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
+// bench/ is CommonJS (bench/package.json), like kernel-lib, so that it can import kernel-lib's modules by name.
+const here = __dirname;
 const root = path.resolve(here, '..');
 
 const { values } = parseArgs({
@@ -246,4 +246,7 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
