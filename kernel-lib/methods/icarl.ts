@@ -33,8 +33,8 @@
  * iCaRL without KD is sigmoid-BCE training with replay over all seen classes, still evaluated with NME.
  */
 import { tf } from '../tf';
-import { bceWithLogits, icarlTargets } from '../losses';
-import { nmeClassMeans, nmeScores, type FeatureMatrix } from '../memory';
+import { bceWithLogits, icarlTargets } from '../losses/index';
+import { nmeClassMeans, nmeScores, type FeatureMatrix } from '../memory/index';
 import { resolveMethodConfig } from '../train/method-config';
 import { expandLinearHead } from './finetune';
 import { columns } from './lwf';

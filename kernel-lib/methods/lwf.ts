@@ -33,8 +33,8 @@
  * fine-tuning with the CE restricted to the new task's logits.
  */
 import { tf } from '../tf';
-import { crossEntropy, featureCosine, featureL2, klDistillation, logitL2, softTargetCE } from '../losses';
-import { LinearHead, TaskHeads } from '../models';
+import { crossEntropy, featureCosine, featureL2, klDistillation, logitL2, softTargetCE } from '../losses/index';
+import { LinearHead, TaskHeads } from '../models/index';
 import type { Head } from '../models/types';
 import { resolveMethodConfig } from '../train/method-config';
 import { expandLinearHead } from './finetune';
