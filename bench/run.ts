@@ -51,6 +51,9 @@ interface Measurement {
   kdImgPerSec: number;
   peakRssMiB: number;
   batch: number;
+  /** Lowest median CPU time per step over rounds (ms, all threads), scaled to batch 128. */
+  trainCpuMs: number;
+  kdCpuMs: number;
   /** Per-round figures (img/s) behind the best, to show the noise. */
   trainRounds: number[];
   kdRounds: number[];
@@ -92,13 +95,17 @@ async function kdclWorker(backend: string, threads: number, steps: number, warmu
     OMP_WAIT_POLICY,
   });
   const result = lastJsonLine<WorkerResult>(out);
-  if (result.tensorLeak !== 0) throw new Error(`${backend}: ${result.tensorLeak} tensors leaked per measurement`);
+  if (result.tensorLeak !== null && result.tensorLeak !== 0) {
+    throw new Error(`${backend}: ${result.tensorLeak} tensors leaked per measurement`);
+  }
   return result;
 }
 
 interface TorchResult {
   trainImgPerSec: number;
   kdImgPerSec: number;
+  trainCpuMsPerStep: number;
+  kdCpuMsPerStep: number;
   peakRssMiB: number;
   torch: string;
 }
@@ -130,6 +137,8 @@ function accumulate(into: Map<string, Measurement>, key: string, m: Omit<Measure
   prev.trainImgPerSec = Math.max(prev.trainImgPerSec, m.trainImgPerSec);
   prev.kdImgPerSec = Math.max(prev.kdImgPerSec, m.kdImgPerSec);
   prev.peakRssMiB = Math.max(prev.peakRssMiB, m.peakRssMiB);
+  prev.trainCpuMs = Math.min(prev.trainCpuMs, m.trainCpuMs);
+  prev.kdCpuMs = Math.min(prev.kdCpuMs, m.kdCpuMs);
 }
 
 const fmt = (x: number | undefined, digits = 1) => (x === undefined ? '–' : x < 1 ? x.toPrecision(2) : x.toFixed(digits));
@@ -140,16 +149,19 @@ function markdown(rows: Row[], failures: Failure[], meta: Record<string, unknown
     `img/s = batch / median step time, best of ${meta.rounds} round(s) (all rounds in brackets). CPU: ${meta.cpu}; ` +
       `load average at start ${meta.loadStart}, end ${meta.loadEnd}; OMP_WAIT_POLICY=${meta.ompWaitPolicy} for both engines.`,
     '',
-    '| engine | threads | train img/s | KD step img/s | train / PyTorch | KD / PyTorch | peak RSS MiB |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| engine | threads | train img/s | KD step img/s | train / PyTorch | KD / PyTorch | CPU ms/step train, KD | peak RSS MiB |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const r of rows) {
     const rounds = (xs: number[]) => (xs.length > 1 ? ` (${xs.map((x) => fmt(x)).join(', ')})` : '');
     lines.push(`| ${r.engine}${r.note ? ` (${r.note})` : ''} | ${r.threads} | ${fmt(r.trainImgPerSec)}${rounds(r.trainRounds)} | ` +
       `${fmt(r.kdImgPerSec)}${rounds(r.kdRounds)} | ${r.trainVsTorch === undefined ? '–' : r.trainVsTorch.toFixed(2) + 'x'} | ` +
-      `${r.kdVsTorch === undefined ? '–' : r.kdVsTorch.toFixed(2) + 'x'} | ${r.peakRssMiB.toFixed(0)} |`);
+      `${r.kdVsTorch === undefined ? '–' : r.kdVsTorch.toFixed(2) + 'x'} | ${r.trainCpuMs.toFixed(0)}, ${r.kdCpuMs.toFixed(0)} | ` +
+      `${r.peakRssMiB.toFixed(0)} |`);
   }
-  for (const f of failures) lines.push(`| ${f.engine} | ${f.threads ?? '–'} | skipped: ${f.reason} | | | | |`);
+  for (const f of failures) lines.push(`| ${f.engine} | ${f.threads ?? '–'} | skipped: ${f.reason} | | | | | |`);
+  lines.push('', 'CPU ms/step: median CPU time of the process per step, all threads (batch 128; the cpu estimate scaled ' +
+    'from its batch). Less sensitive than img/s to other processes on a shared machine.');
   return lines.join('\n');
 }
 
@@ -192,6 +204,8 @@ async function main(): Promise<void> {
             kdImgPerSec: r.kdImgPerSec,
             peakRssMiB: r.peakRssMiB,
             batch: r.batch,
+            trainCpuMs: (r.trainCpuMsPerStep * 128) / r.batch,
+            kdCpuMs: (r.kdCpuMsPerStep * 128) / r.batch,
             note: cpu ? 'estimate: batch 2, 1 step' : undefined,
           });
         });
@@ -207,6 +221,8 @@ async function main(): Promise<void> {
             kdImgPerSec: r.kdImgPerSec,
             peakRssMiB: r.peakRssMiB,
             batch: 128,
+            trainCpuMs: r.trainCpuMsPerStep,
+            kdCpuMs: r.kdCpuMsPerStep,
           });
         });
         process.stderr.write(`[bench] round ${round}, torch x${threads} done\n`);

@@ -24,8 +24,11 @@ export interface WorkerResult {
   /** batch * steps / total time. */
   trainImgPerSecMean: number;
   kdImgPerSecMean: number;
-  /** Tensors alive after the timed steps minus before: must be 0. */
-  tensorLeak: number;
+  /** Median CPU time per step (ms, all threads). */
+  trainCpuMsPerStep: number;
+  kdCpuMsPerStep: number;
+  /** Tensors alive after the timed steps minus before: must be 0 (null: a single step, nothing to compare). */
+  tensorLeak: number | null;
   peakRssMiB: number;
   profile?: { train: KernelTime[]; kd: KernelTime[] };
 }
@@ -45,8 +48,17 @@ interface Timing {
   median: number;
   /** Images per second from the total time. */
   mean: number;
-  leak: number;
+  /** Median CPU time of the process per step (all threads): less sensitive to other processes than wall time. */
+  cpuMsPerStep: number;
+  /** null when one step gave nothing to compare. */
+  leak: number | null;
   profile?: KernelTime[];
+}
+
+function median(xs: number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 async function main(): Promise<void> {
@@ -59,21 +71,24 @@ async function main(): Promise<void> {
   function timeSteps(step: (x: tf.Tensor4D, y: tf.Tensor1D) => void): Timing {
     for (let i = 0; i < warmup; i++) step(x, y);
     profiler?.reset();
-    const tensorsBefore = tf.memory().numTensors;
-    const seconds: number[] = [];
+    // The first step creates the optimizer's slots (momentum): count tensors from after a step has run.
+    let tensorsBefore = warmup > 0 ? tf.memory().numTensors : undefined;
+    const seconds: number[] = [], cpuMs: number[] = [];
     for (let i = 0; i < steps; i++) {
+      const cpuStart = process.cpuUsage();
       const start = performance.now();
       step(x, y);
       seconds.push((performance.now() - start) / 1000);
+      const cpu = process.cpuUsage(cpuStart);
+      cpuMs.push((cpu.user + cpu.system) / 1000);
+      tensorsBefore ??= tf.memory().numTensors;
     }
-    const sorted = [...seconds].sort((a, b) => a - b);
-    const mid = sorted.length >> 1;
-    const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
     const total = seconds.reduce((a, b) => a + b, 0);
     return {
-      median: batch / median,
+      median: batch / median(seconds),
       mean: (batch * steps) / total,
-      leak: tf.memory().numTensors - tensorsBefore,
+      cpuMsPerStep: median(cpuMs),
+      leak: warmup > 0 || steps > 1 ? tf.memory().numTensors - tensorsBefore! : null,
       profile: profiler?.report(),
     };
   }
@@ -92,7 +107,9 @@ async function main(): Promise<void> {
     kdImgPerSec: kd.median,
     trainImgPerSecMean: train.mean,
     kdImgPerSecMean: kd.mean,
-    tensorLeak: Math.max(train.leak, kd.leak),
+    trainCpuMsPerStep: train.cpuMsPerStep,
+    kdCpuMsPerStep: kd.cpuMsPerStep,
+    tensorLeak: train.leak === null || kd.leak === null ? null : Math.max(train.leak, kd.leak),
     peakRssMiB: process.resourceUsage().maxRSS / 1024,
     ...(profiler ? { profile: { train: train.profile!, kd: kd.profile! } } : {}),
   };

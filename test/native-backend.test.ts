@@ -166,6 +166,9 @@ describe.skipIf(unavailable !== undefined)('kdcl-native backend', () => {
       await expectMatchesCpu('fused matmul', () => [
         tf.fused.matMul({ a: input([5, 6], 18), b: input([6, 4], 19), bias: input([4], 20), activation: 'relu' }),
         tf.fused.matMul({ a: input([5, 6], 21), b: input([4, 6], 22), transposeB: true, bias: input([4], 23) }),
+        // A column bias on a square output is not a per-column bias (cpu kernel).
+        tf.fused.matMul({ a: input([4, 6], 24), b: input([6, 4], 25), bias: input([4, 1], 26) }),
+        tf.fused.matMul({ a: input([4, 6], 27), b: input([6, 4], 28), bias: input([1, 4], 29) }),
       ]);
     });
   });

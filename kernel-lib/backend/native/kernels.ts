@@ -86,6 +86,12 @@ function binaryInto(addon: NativeAddon, op: number, a: Float32Array, aShape: num
   addon.binary(op, a, b, out, Int32Array.from(params));
 }
 
+/** A bias shape that adds one value per output channel (last axis): [C], [1, C], ... or a single value. */
+function perChannel(shape: number[], channels: number): boolean {
+  const size = util.sizeFromShape(shape);
+  return size === 1 || (size === channels && shape[shape.length - 1] === channels);
+}
+
 function convGeometry(info: tf.backend_util.Conv2DInfo): Int32Array {
   const p = info.padInfo;
   return Int32Array.from([
@@ -159,7 +165,7 @@ function nativeKernels(addon: NativeAddon): Record<string, NativeKernel> {
     if (!x || !filter || !isNHWC(a) || (inputs.bias && !bias) || inputs.preluActivationWeights) return undefined;
     if (activation !== 'linear' && activation !== 'relu') return undefined;
     const info = convInfo(inputs.x.shape, inputs.filter.shape, a);
-    if (bias && inputs.bias.shape.length > 1 && util.sizeFromShape(inputs.bias.shape) !== info.outChannels) return undefined;
+    if (bias && !perChannel(inputs.bias.shape, info.outChannels)) return undefined;
     const y = conv(s, 0, x, filter, info, util.sizeFromShape(info.outShape));
     if (!y) return undefined;
     if (bias) binaryInto(addon, BINARY_OPS.Add, y, info.outShape, bias, inputs.bias.shape, info.outShape, y);
@@ -240,7 +246,7 @@ function nativeKernels(addon: NativeAddon): Record<string, NativeKernel> {
     const batch = util.sizeFromShape(outBatch), sizeA = util.sizeFromShape(batchA), sizeB = util.sizeFromShape(batchB);
     // Only whole-operand broadcasting (one side unbatched); mixed patterns go to the cpu kernel.
     if (batch === 0 || (sizeA !== batch && sizeA !== 1) || (sizeB !== batch && sizeB !== 1)) return undefined;
-    if (fused && bias && util.sizeFromShape(inputs.bias.shape) !== n) return undefined;
+    if (fused && bias && (!perChannel(inputs.bias.shape, n) || bias.length !== n)) return undefined;
     const c = alloc(s, batch * m * n);
     const params = [batch, m, n, k, attrs.transposeA ? 1 : 0, attrs.transposeB ? 1 : 0,
       sizeA === 1 ? 0 : m * k, sizeB === 1 ? 0 : k * n, activation === 'relu' ? 1 : 0];
