@@ -9,6 +9,27 @@
  *   helpers (PRAKA)
  * - util.ts: stopGradient, l2Normalize
  */
-export * from './classification';
-export * from './distillation';
+// Named re-exports (not `export *`) so ES-module importers of this CommonJS build see every name.
+export {
+  crossEntropy,
+  bceWithLogits,
+  icarlTargets,
+  separatedSoftmaxCE,
+  marginRanking,
+  isdaLogits,
+} from './classification';
+export {
+  softTargetCE,
+  klDistillation,
+  taskwiseKD,
+  logitL2,
+  featureL2,
+  featureCosine,
+  gradCam,
+  attentionDistillation,
+  aggregateRotationLogits,
+  rotationZeroColumns,
+  rotationZeroRows,
+  asymmetricKD,
+} from './distillation';
 export { type LabelsLike, l2Normalize, stopGradient } from './util';
