@@ -290,6 +290,27 @@ describe('training runs (tiny ResNet-32, embedded dataset subset)', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('keeps memoised forward outputs alive for the whole step, even if first requested inside a method tidy', async () => {
+    const base = createFinetune();
+    const before = tf.memory().numTensors;
+    const perStep: number[] = [];
+    const method = {
+      ...base,
+      lossTerms(step: StepContext) {
+        // A term computed in its own tidy asks for the memoised outputs first; the next term reuses them.
+        const probe = tf.tidy(() => tf.mean(step.student().features) as tf.Scalar);
+        const terms = base.lossTerms(step);
+        return { ...terms, probe: tf.mul(probe, 0) as tf.Scalar };
+      },
+    };
+    const run = await createRun(baseOptions({ method, onProgress: (e) => e.type === 'step' && perStep.push(tf.memory().numTensors) }));
+    await run.trainTask();
+    await run.trainTask();
+    expect(new Set(perStep.slice(0, 3)).size).toBe(1);
+    run.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('stops on a NaN loss naming task, epoch, step and term, and keeps the last good checkpoint', async () => {
     const dir = tmpDir();
     const base = createFinetune();

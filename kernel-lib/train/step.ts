@@ -57,49 +57,65 @@ export function trainStep(input: StepInput): Record<string, number> {
   const { ctx, net, teacher, location } = input;
   let names: string[] = [];
   const where = `task ${location.task}, stage '${location.stage}', epoch ${location.epoch}, step ${location.step}`;
-  const result = tf.tidy(() => {
-    let batch = input.makeBatch();
-    if (input.prepareBatch) batch = input.prepareBatch(ctx, batch);
-    let studentOut: NetworkOutput | undefined;
-    let teacherOutput: NetworkOutput | undefined;
-    const step: StepContext = {
-      ...ctx,
-      batch,
-      epoch: location.epoch,
-      step: location.step,
-      student: () => (studentOut ??= net.forward(batch.x, { training: true })),
-      teacherOut: () => {
-        if (!teacher) throw new Error(`teacherOut() called on task 0 (${where}): there is no teacher before the second task`);
-        return (teacherOutput ??= teacher.forward(batch.x, { training: false }));
-      },
-    };
-    let stacked: tf.Tensor1D | undefined;
-    const { value, grads } = tf.engine().gradients(
-      () => {
-        const terms = input.lossTerms(step);
-        names = Object.keys(terms);
-        if (names.length === 0) throw new Error(`lossTerms returned no terms (${where})`);
-        for (const name of names) {
-          const t = terms[name];
-          if (!(t instanceof tf.Tensor) || t.rank !== 0) {
-            throw new Error(`loss term '${name}' must be a scalar tensor, got ${t instanceof tf.Tensor ? `shape [${t.shape}]` : typeof t} (${where})`);
+  // The memoised forward outputs are kept for the whole step: a method may first ask for them inside a tf.tidy
+  // of its own, which would otherwise free them under a later term. They are released when the step ends.
+  const memoised: tf.Tensor[] = [];
+  const keepOutputs = (out: NetworkOutput): NetworkOutput => {
+    for (const t of Object.values(out)) if (t instanceof tf.Tensor) memoised.push(tf.keep(t));
+    return out;
+  };
+  const releaseMemoised = () => {
+    for (const t of memoised) t.dispose();
+  };
+  let result: { stacked: tf.Tensor1D; grads: Record<string, tf.Tensor> };
+  try {
+    result = tf.tidy(() => {
+      let batch = input.makeBatch();
+      if (input.prepareBatch) batch = input.prepareBatch(ctx, batch);
+      let studentOut: NetworkOutput | undefined;
+      let teacherOutput: NetworkOutput | undefined;
+      const step: StepContext = {
+        ...ctx,
+        batch,
+        epoch: location.epoch,
+        step: location.step,
+        student: () => (studentOut ??= keepOutputs(net.forward(batch.x, { training: true }))),
+        teacherOut: () => {
+          if (!teacher) throw new Error(`teacherOut() called on task 0 (${where}): there is no teacher before the second task`);
+          return (teacherOutput ??= keepOutputs(teacher.forward(batch.x, { training: false })));
+        },
+      };
+      let stacked: tf.Tensor1D | undefined;
+      const { value, grads } = tf.engine().gradients(
+        () => {
+          const terms = input.lossTerms(step);
+          names = Object.keys(terms);
+          if (names.length === 0) throw new Error(`lossTerms returned no terms (${where})`);
+          for (const name of names) {
+            const t = terms[name];
+            if (!(t instanceof tf.Tensor) || t.rank !== 0) {
+              throw new Error(`loss term '${name}' must be a scalar tensor, got ${t instanceof tf.Tensor ? `shape [${t.shape}]` : typeof t} (${where})`);
+            }
           }
-        }
-        const list = names.map((n) => terms[n]);
-        stacked = tf.keep(tf.stack(list) as tf.Tensor1D);
-        return (list.length === 1 ? tf.add(list[0], 0) : tf.addN(list)) as tf.Scalar;
-      },
-      input.variables.map((v) => v.variable),
-      undefined,
-      true,
-    );
-    value.dispose();
-    const named: Record<string, tf.Tensor> = {};
-    grads.forEach((g, i) => {
-      if (g) named[input.variables[i].name] = g;
+          const list = names.map((n) => terms[n]);
+          stacked = tf.keep(tf.stack(list) as tf.Tensor1D);
+          return (list.length === 1 ? tf.add(list[0], 0) : tf.addN(list)) as tf.Scalar;
+        },
+        input.variables.map((v) => v.variable),
+        undefined,
+        true,
+      );
+      value.dispose();
+      const named: Record<string, tf.Tensor> = {};
+      grads.forEach((g, i) => {
+        if (g) named[input.variables[i].name] = g;
+      });
+      return { stacked: stacked!, grads: named };
     });
-    return { stacked: stacked!, grads: named };
-  });
+  } catch (err) {
+    releaseMemoised();
+    throw err;
+  }
   try {
     const values = result.stacked.dataSync();
     const terms: Record<string, number> = {};
@@ -116,5 +132,6 @@ export function trainStep(input: StepInput): Record<string, number> {
   } finally {
     result.stacked.dispose();
     for (const g of Object.values(result.grads)) g.dispose();
+    releaseMemoised();
   }
 }
