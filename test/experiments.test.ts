@@ -16,6 +16,7 @@ import { createMethod } from '../kernel-lib/methods/registry';
 import {
   EXPERIMENTS,
   EXPERIMENT_NAMES,
+  METHOD_RECIPES,
   PROFILES,
   PROFILE_NAMES,
   REFERENCES,
@@ -176,7 +177,7 @@ describe('experiments and profiles as data', () => {
     expect(scaledMemoryOverrides({ memoryPerClass: 20 }, 0.25, 20)).toEqual({ memoryPerClass: 5 });
     expect(scaledMemoryOverrides({ memory: { selection: 'herding', perClass: 20 } }, 0.01, 100)).toEqual({ memory: { selection: 'herding', perClass: 1 } });
     const bic = buildMethod(EXPERIMENTS['main-comparison'].runs.find((r) => r.method === 'bic')!, PROFILES.smoke, 100);
-    expect(bic.memory).toEqual({ selection: 'herding', total: 500 });
+    expect(bic.memory).toEqual({ selection: 'herding', total: 1000 });
   });
 
   it("methods' recipes apply as the profile says", () => {
@@ -188,8 +189,18 @@ describe('experiments and profiles as data', () => {
     expect([lucirPaper.initEpochs, lucirPaper.epochs]).toEqual([160, 160]);
     expect(lucirPaper.backbone).toMatchObject({ kind: 'resnet32', lastRelu: false, shortcut: 'projection' });
     // LUCIR's architectural needs apply in small profiles too; the width stays the profile's.
-    expect(runTraining(PROFILES.smoke, 'lucir', PROFILES.smoke.backbone).backbone).toMatchObject({ width: 0.25, lastRelu: false });
-    expect(runTraining(PROFILES.paper, 'lwf', PROFILES.paper.backbone)).toMatchObject({ initEpochs: 200, epochs: 80 });
+    expect(runTraining(PROFILES.smoke, 'lucir', PROFILES.smoke.backbone).backbone).toMatchObject({ width: PROFILES.smoke.backbone.width, lastRelu: false });
+    expect(runTraining(PROFILES.paper, 'bic', PROFILES.paper.backbone)).toMatchObject({ initEpochs: 200, epochs: 80 });
+  });
+
+  it("knows every method's recipe (each `<NAME>_TRAINING` exported under kernel-lib/methods)", () => {
+    const dir = path.join(__dirname, '..', 'kernel-lib', 'methods');
+    const exported = fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith('.ts'))
+      .flatMap((f) => [...fs.readFileSync(path.join(dir, f), 'utf8').matchAll(/export const ([A-Z0-9]+)_TRAINING\b/g)].map((m) => m[1].toLowerCase()));
+    expect(exported.length).toBeGreaterThan(0);
+    expect(Object.keys(METHOD_RECIPES).sort()).toEqual([...new Set(exported)].sort());
   });
 
   it("slices a dataset to the profile's classes and images per class", () => {

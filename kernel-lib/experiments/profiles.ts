@@ -4,7 +4,7 @@
  * (e.g. LUCIR's 160 epochs, PASS's Adam) come from the methods' own `<NAME>_TRAINING` recipes, as far as the
  * profile's `methodRecipes` says (all of it in the paper profile, the optimiser only in the small ones).
  *
- *   ci     a few seconds per run: 20 classes, 8 training images each, one epoch (tests, the notebook CI test)
+ *   ci     a few seconds per run: 20 classes, 10 training images each, one epoch (tests, the notebook CI test)
  *   smoke  minutes: the embedded dataset subsampled per class, a narrow ResNet-32, a few epochs
  *          (`npm run reproduce` with no arguments: the whole main comparison in <= 15 min on 2 cores)
  *   quick  about 1-2 hours on 2 cores: the embedded dataset (or Tiny ImageNet at 32x32), full-width ResNet-32
@@ -88,11 +88,11 @@ const SHORT_EXTRA_STAGES = (epochs: number): Record<string, Record<string, unkno
 export const PROFILES: Record<ProfileName, Profile> = {
   ci: {
     name: 'ci',
-    description: 'A slice of smoke for CI: 20 classes, 8 training and 5 test images each, 1 epoch, ResNet-32 at 1/4 width with 1 block per stage.',
+    description: 'A slice of smoke for CI: 20 classes, 10 training and 5 test images each, 1 epoch, ResNet-32 at 1/4 width with 1 block per stage.',
     dataset: 'embedded',
     imageSize: SMALL_IMAGES,
     classes: 20,
-    trainPerClass: 8,
+    trainPerClass: 10,
     testPerClass: 5,
     backbone: { kind: 'resnet32', width: 0.25, blocksPerStage: 1 },
     initEpochs: 1,
@@ -104,7 +104,8 @@ export const PROFILES: Record<ProfileName, Profile> = {
     optimizer: SGD(0.05, 5e-4),
     schedule: { kind: 'constant' },
     seeds: [1993],
-    memoryScale: 0.25,
+    // 2000 x 0.5 x 20/100 = 200 exemplars: 10 per class at the end, the least BiC's 9:1 split needs.
+    memoryScale: 0.5,
     methodRecipes: 'optimizer',
     methodOverrides: SHORT_EXTRA_STAGES(1),
     excludeMethods: [],
@@ -113,17 +114,17 @@ export const PROFILES: Record<ProfileName, Profile> = {
   smoke: {
     name: 'smoke',
     description:
-      'Minutes: 40 classes of the embedded dataset with 50 training and 20 test images each, ResNet-32 at half width, 6 epochs on the first task and 3 after.',
+      'Minutes: 40 classes of the embedded dataset with 40 training and 15 test images each, ResNet-32 at half width, 5 epochs on the first task and 2 after.',
     dataset: 'embedded',
     imageSize: SMALL_IMAGES,
     // Sized so the main comparison fits 15 min on 2 cores with kdcl's native backend (measured: see REPORT.md
     // and the experiments' commit notes); 40 classes keep b0-10 (4 per task) and b50-10 (20, then 2 per task).
     classes: 40,
-    trainPerClass: 50,
-    testPerClass: 20,
+    trainPerClass: 40,
+    testPerClass: 15,
     backbone: { kind: 'resnet32', width: 0.5 },
-    initEpochs: 6,
-    epochs: 3,
+    initEpochs: 5,
+    epochs: 2,
     batchSize: 64,
     evalBatchSize: 256,
     initOptimizer: SGD(0.1, 5e-4),
@@ -131,7 +132,8 @@ export const PROFILES: Record<ProfileName, Profile> = {
     optimizer: SGD(0.05, 2e-4),
     schedule: { kind: 'cosine' },
     seeds: [1993],
-    memoryScale: 0.25,
+    // Half the paper's budget: 1000 of 2000 over 40 classes = 10 per class at the end, the least BiC's 9:1 split needs.
+    memoryScale: 0.5,
     methodRecipes: 'optimizer',
     methodOverrides: SHORT_EXTRA_STAGES(2),
     excludeMethods: ['joint'],

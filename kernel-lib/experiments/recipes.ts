@@ -5,8 +5,10 @@
  */
 import type { BackboneSpec } from '../models/index';
 import type { OptimizerSpec, ScheduleSpec } from '../train/optim';
+import { ICARL_TRAINING } from '../methods/icarl';
 import { IL2A_TRAINING } from '../methods/il2a';
 import { LUCIR_TRAINING } from '../methods/lucir';
+import { LWF_TRAINING } from '../methods/lwf';
 import { PASS_TRAINING } from '../methods/pass';
 import { PRAKA_TRAINING } from '../methods/praka';
 import { SSIL_TRAINING } from '../methods/ssil';
@@ -27,8 +29,10 @@ export interface TrainingRecipe {
 const recipe = (constant: object): TrainingRecipe => JSON.parse(JSON.stringify(constant)) as TrainingRecipe;
 
 export const METHOD_RECIPES: Record<string, TrainingRecipe> = {
+  icarl: recipe(ICARL_TRAINING),
   il2a: recipe(IL2A_TRAINING),
   lucir: recipe(LUCIR_TRAINING),
+  lwf: recipe(LWF_TRAINING),
   pass: recipe(PASS_TRAINING),
   praka: recipe(PRAKA_TRAINING),
   ssil: recipe(SSIL_TRAINING),
