@@ -6,7 +6,7 @@
  *                        [--data-dir DIR] [--out DIR] [--methods a,b] [--fresh] [--in-process]
  *
  * It executes the experiment's notebook (notebooks/0N-*.ipynb) with nbclient on the tslab kernel, parameters
- * injected as environment variables (KDCL_PROFILE, KDCL_DATASET, KDCL_DATA_DIR, KDCL_OUT, KDCL_METHODS, KDCL_FRESH),
+ * injected as environment variables (KDCL_PROFILE, KDCL_DATASET, KDCL_DATASET_DIR, KDCL_OUT, KDCL_METHODS, KDCL_FRESH),
  * and writes into reproductions/runs/<experiment>-<profile>-<dataset>/ (or --out): the executed notebook, results
  * JSON + CSV, figures as SVG and REPORT.md. It prints the experiment's table at the end. Without Jupyter (Python with
  * nbclient) or tslab it runs the same experiment in-process with the same runner, and says so. An interrupted
@@ -21,8 +21,10 @@ import {
   getExperiment,
   getProfile,
   markdownTable,
+  MissingDataError,
   readOutcome,
   runExperiment,
+  selectRuns,
   writeReport,
   type ExperimentOutcome,
 } from '../kernel-lib/experiments/index';
@@ -108,7 +110,7 @@ async function runNotebook(args: Args, python: string, outDir: string, dataset: 
     KDCL_PROFILE: args.profile,
     KDCL_DATASET: dataset,
     KDCL_OUT: outDir,
-    ...(args.dataDir ? { KDCL_DATA_DIR: args.dataDir } : {}),
+    ...(args.dataDir ? { KDCL_DATASET_DIR: args.dataDir } : {}),
     ...(args.methods ? { KDCL_METHODS: args.methods.join(',') } : {}),
     ...(args.fresh ? { KDCL_FRESH: '1' } : {}),
   };
@@ -130,6 +132,8 @@ async function main(): Promise<void> {
   const experiment = getExperiment(args.experiment);
   const profile = getProfile(args.profile);
   const dataset = checkDatasetName(args.dataset ?? profile.dataset);
+  selectRuns(experiment, { methods: args.methods });
+  if (args.dataDir && !fs.existsSync(args.dataDir)) throw new MissingDataError(dataset, `data folder ${args.dataDir} (--data-dir) does not exist`);
   const outDir = args.out ?? defaultOutDir(experiment.name, profile.name, dataset);
   fs.mkdirSync(outDir, { recursive: true });
 

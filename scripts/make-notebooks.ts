@@ -87,7 +87,7 @@ The last cell says, in one sentence computed from the results, whether this run 
 ## Parameters
 
 Read from environment variables, so \`npm run reproduce -- ${name} --profile quick\` can run this notebook headlessly:
-\`KDCL_PROFILE\` (default \`smoke\`), \`KDCL_DATASET\` (default: the profile's), \`KDCL_DATA_DIR\`, \`KDCL_OUT\`
+\`KDCL_PROFILE\` (default \`smoke\`), \`KDCL_DATASET\` (default: the profile's), \`KDCL_DATASET_DIR\`, \`KDCL_OUT\`
 (output folder), \`KDCL_METHODS\` (comma-separated subset), \`KDCL_FRESH=1\` (ignore checkpoints).
 
 | profile | what | time |

@@ -166,7 +166,7 @@ describe('experiments and profiles as data', () => {
   it('notebook parameters come from the environment with defaults', () => {
     expect(experimentParameters({})).toEqual({ profile: 'smoke', dataset: 'embedded', resume: true });
     expect(
-      experimentParameters({ KDCL_PROFILE: 'paper', KDCL_DATA_DIR: '/d', KDCL_OUT: '/o', KDCL_METHODS: 'bic, lwf', KDCL_FRESH: '1' }),
+      experimentParameters({ KDCL_PROFILE: 'paper', KDCL_DATASET_DIR: '/d', KDCL_OUT: '/o', KDCL_METHODS: 'bic, lwf', KDCL_FRESH: '1' }),
     ).toEqual({ profile: 'paper', dataset: 'cifar100', dataDir: '/d', outDir: '/o', methods: ['bic', 'lwf'], resume: false });
   });
 

@@ -20,7 +20,8 @@ export interface ExperimentParameters {
 }
 
 /**
- * The notebook's parameters: KDCL_PROFILE (default smoke), KDCL_DATASET (default: the profile's), KDCL_DATA_DIR,
+ * The notebook's parameters: KDCL_PROFILE (default smoke), KDCL_DATASET (default: the profile's), KDCL_DATASET_DIR
+ * (the dataset's own folder, as --data-dir; the loaders' KDCL_DATA_DIR, a parent folder, still applies without it),
  * KDCL_OUT (output folder), KDCL_METHODS (comma-separated subset), KDCL_FRESH=1 (ignore checkpoints).
  * Unknown names fail with the list of valid ones.
  */
@@ -31,7 +32,7 @@ export function experimentParameters(env: Record<string, string | undefined> = p
   return {
     profile,
     dataset,
-    ...(env.KDCL_DATA_DIR ? { dataDir: env.KDCL_DATA_DIR } : {}),
+    ...(env.KDCL_DATASET_DIR ? { dataDir: env.KDCL_DATASET_DIR } : {}),
     ...(env.KDCL_OUT ? { outDir: env.KDCL_OUT } : {}),
     ...(methods ? { methods } : {}),
     resume: !(env.KDCL_FRESH === '1' || env.KDCL_FRESH === 'true'),
