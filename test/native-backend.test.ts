@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tf } from '../kernel-lib/tf';
 import { batchNormEval, batchNormTrain } from '../kernel-lib/backend/ops';
 import { loadAddon, loadNativeBackend, NATIVE_BACKEND_NAME } from '../kernel-lib/backend/native/index';
+import { BufferPool } from '../kernel-lib/backend/native/storage';
 import { createBackbone, LinearHead } from '../kernel-lib/models/index';
 import { crossEntropy } from '../kernel-lib/losses/index';
 
@@ -361,5 +362,58 @@ describe.skipIf(unavailable !== undefined)('kdcl-native backend', () => {
       expect(Float32Array.from(view.dataSync())).toEqual(expected);
       tf.dispose([x, view]);
     });
+  });
+});
+
+describe('BufferPool (native backend output buffers)', () => {
+  it('reuses a released buffer of the same length, most recent first', () => {
+    const pool = new BufferPool(1 << 20);
+    const a = pool.alloc(100), b = pool.alloc(100);
+    for (const x of [a, b]) pool.noteWrite(x);
+    pool.release(a);
+    pool.release(b);
+    expect(pool.alloc(100)).toBe(b);
+    expect(pool.alloc(100)).toBe(a);
+    expect(pool.alloc(100)).not.toBe(a);
+  });
+
+  it('never reuses buffers it did not allocate, that escaped, or that a second tensor shares', () => {
+    const pool = new BufferPool(1 << 20);
+    const foreign = new Float32Array(10);
+    pool.noteWrite(foreign);
+    pool.release(foreign);
+    const escaped = pool.alloc(10);
+    pool.noteWrite(escaped);
+    pool.escape(escaped);
+    pool.release(escaped);
+    const shared = pool.alloc(10);
+    pool.noteWrite(shared);
+    pool.noteWrite(shared.subarray(0, 5));
+    pool.release(shared);
+    expect(pool.bytes).toBe(0);
+    const next = pool.alloc(10);
+    for (const old of [foreign, escaped, shared]) expect(next).not.toBe(old);
+  });
+
+  it('stays under its byte limit by dropping the buffers released longest ago', () => {
+    const pool = new BufferPool(3 * 4000);
+    const arrays = [1000, 1000, 1000, 1000].map((n) => pool.alloc(n));
+    for (const x of arrays) {
+      pool.noteWrite(x);
+      pool.release(x);
+      expect(pool.bytes).toBeLessThanOrEqual(3 * 4000);
+    }
+    // The first one released was dropped; the other three are reused, newest first.
+    expect(pool.alloc(1000)).toBe(arrays[3]);
+    expect(pool.alloc(1000)).toBe(arrays[2]);
+    expect(pool.alloc(1000)).toBe(arrays[1]);
+    expect(pool.alloc(1000)).not.toBe(arrays[0]);
+    // Many one-off sizes never grow it past the limit.
+    for (let n = 1; n < 500; n++) {
+      const x = pool.alloc(n);
+      pool.noteWrite(x);
+      pool.release(x);
+      expect(pool.bytes).toBeLessThanOrEqual(3 * 4000);
+    }
   });
 });

@@ -38,11 +38,11 @@ export function loadAddon(): NativeAddon {
   return addon;
 }
 
-/** Bytes of freed output buffers kept for reuse: KDCL_NATIVE_POOL_MB, else a quarter of RAM (at most 4 GiB). */
+/** Bytes of freed output buffers kept for reuse: KDCL_NATIVE_POOL_MB, else an eighth of RAM, at most 1 GiB. */
 function poolLimitBytes(): number {
   const mb = Number(process.env.KDCL_NATIVE_POOL_MB);
   if (Number.isFinite(mb) && mb >= 0 && process.env.KDCL_NATIVE_POOL_MB !== '') return mb * 2 ** 20;
-  return Math.min(os.totalmem() / 4, 4 * 2 ** 30);
+  return Math.min(os.totalmem() / 8, 2 ** 30);
 }
 
 function registerNativeBackend(native: NativeAddon): void {

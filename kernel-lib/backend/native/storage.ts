@@ -20,7 +20,11 @@ export interface CpuBackendLike {
 }
 
 export class BufferPool {
+  /** Pooled arrays by length, most recently released last (reused first: still warm in cache). */
   private readonly free = new Map<number, Float32Array[]>();
+  /** Pooled arrays in release order, for evicting the stalest first (may hold arrays already reused). */
+  private queue: Float32Array[] = [];
+  private readonly pooled = new Set<Float32Array>();
   /** Arrays this pool allocated (only these are ever reused). */
   private readonly owned = new WeakSet<Float32Array>();
   /** Buffers currently backing a tensor. */
@@ -34,9 +38,9 @@ export class BufferPool {
 
   /** A Float32Array of `length` elements with arbitrary contents: the caller overwrites all of it. */
   alloc(length: number): Float32Array {
-    const list = this.free.get(length);
-    const recycled = list?.pop();
+    const recycled = this.free.get(length)?.pop();
     if (recycled) {
+      this.pooled.delete(recycled);
       this.pooledBytes -= recycled.byteLength;
       this.reused++;
       return recycled;
@@ -64,16 +68,40 @@ export class BufferPool {
     if (!ArrayBuffer.isView(values)) return;
     this.live.delete(values.buffer);
     if (!(values instanceof Float32Array) || !this.owned.has(values) || this.escaped.has(values.buffer)) return;
-    if (this.pooledBytes + values.byteLength > this.maxPooledBytes) return;
+    if (values.byteLength > this.maxPooledBytes) return;
     let list = this.free.get(values.length);
     if (!list) this.free.set(values.length, (list = []));
     list.push(values);
+    this.pooled.add(values);
+    this.queue.push(values);
     this.pooledBytes += values.byteLength;
+    this.evict();
+  }
+
+  /**
+   * Keeps the pool under its byte limit by dropping the arrays released longest ago: sizes a training loop
+   * uses every step stay, sizes seen once (an evaluation batch, a grown head) go to the GC.
+   */
+  private evict(): void {
+    let head = 0;
+    while (this.pooledBytes > this.maxPooledBytes && head < this.queue.length) {
+      const stale = this.queue[head++];
+      if (!this.pooled.delete(stale)) continue; // reused since it was queued
+      const list = this.free.get(stale.length)!;
+      list.splice(list.indexOf(stale), 1);
+      if (list.length === 0) this.free.delete(stale.length);
+      this.pooledBytes -= stale.byteLength;
+    }
+    if (head > 0) this.queue = this.queue.slice(head);
+    // Entries of reused arrays pile up in the queue: compact it now and then.
+    if (this.queue.length > 2 * this.pooled.size + 64) this.queue = this.queue.filter((a) => this.pooled.has(a));
   }
 
   /** Drops every pooled buffer (GC frees them). */
   clear(): void {
     this.free.clear();
+    this.pooled.clear();
+    this.queue = [];
     this.pooledBytes = 0;
   }
 
