@@ -24,7 +24,9 @@ import {
   biasViewsFromJSON,
   biasViewsToJSON,
   classifierWeights,
+  compareBias,
   correctedClassifier,
+  describeBias,
   testScores,
   type BiasViews,
   type ClassifierWeights,
@@ -398,5 +400,18 @@ describe('run progress (accuracy matrix and forgetting, for the quickstart)', ()
     }
     const empty = { ...metrics, steps: [], accuracyMatrix: [] } as unknown as RunMetrics;
     expect(() => accuracyMatrixChart(empty)).toThrow(/no task learnt yet/);
+  });
+});
+
+describe('in words', () => {
+  it('describes and compares the lean towards the new classes from the numbers', () => {
+    const v = handMade();
+    expect(describeBias(v)).toBe(
+      'toy (raw logits) after task 1: 63% of the test predictions are classes of the newest task, which hold 50% of the test samples; ' +
+        'mean logit 1.63 on new classes against 1.38 on old ones; accuracy 75% on new classes, 50% on old ones.',
+    );
+    const corrected = { ...v, variant: 'BiC-corrected', newPredictionShare: 0.5 };
+    expect(compareBias(v, corrected)).toMatch(/^After task 1, raw logits puts 63% of its predictions on the newest task's classes and BiC-corrected 50%, where 50% of the test samples belong: raw logits leans more/);
+    expect(() => compareBias(v, { ...v, task: 0 })).toThrow(/after the same task/);
   });
 });

@@ -445,3 +445,35 @@ export function biasViewsFromJSON(json: BiasViewsJSON): BiasViews {
       : null,
   };
 }
+
+// ---------------------------------------------------------------- in words
+
+const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(0)}%` : 'n/a');
+const num = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
+
+/** One sentence, computed from the views: how much the predictions lean towards the newest task. */
+export function describeBias(views: BiasViews): string {
+  const s = biasSummary(views);
+  const who = `${s.model} (${s.variant}) after task ${s.task}`;
+  if (s.task === 0) return `${who}: only one task learnt, so every prediction is a class of the newest task; there is no bias to see yet.`;
+  return (
+    `${who}: ${pct(s.newPredictionShare)} of the test predictions are classes of the newest task, which hold ` +
+    `${pct(s.newSampleShare)} of the test samples; mean logit ${num(s.meanNewLogit)} on new classes against ${num(s.meanOldLogit)} on old ones; ` +
+    `accuracy ${pct(s.newAccuracy)} on new classes, ${pct(s.oldAccuracy)} on old ones.`
+  );
+}
+
+/** One sentence comparing two models (or score variants) after the same task: the share of new-class predictions. */
+export function compareBias(a: BiasViews, b: BiasViews): string {
+  if (a.task !== b.task) fail('compareBias', `compare views after the same task (got tasks ${a.task} and ${b.task})`);
+  const [x, y] = [biasSummary(a), biasSummary(b)];
+  if (x.task === 0) return `After task 0 only one task has been learnt: nothing to compare yet (pick a later task).`;
+  const name = (r: BiasSummaryRow) => (a.model === b.model ? r.variant : a.variant === b.variant ? r.model : `${r.model} (${r.variant})`);
+  const more = y.newPredictionShare > x.newPredictionShare ? name(y) : name(x);
+  return (
+    `After task ${x.task}, ${name(x)} puts ${pct(x.newPredictionShare)} of its predictions on the newest task's classes and ` +
+    `${name(y)} ${pct(y.newPredictionShare)}, where ${pct(x.newSampleShare)} of the test samples belong: ${more} leans more towards the new classes. ` +
+    `Accuracy on old classes: ${pct(x.oldAccuracy)} vs ${pct(y.oldAccuracy)}; on new classes: ${pct(x.newAccuracy)} vs ${pct(y.newAccuracy)}; ` +
+    `on all: ${pct(x.accuracy)} vs ${pct(y.accuracy)}.`
+  );
+}

@@ -196,22 +196,25 @@ export function forgettingChart(source: Run | RunMetrics, options: { title?: str
 }
 
 function showTable(table: aq.ColumnTable): void {
-  displayHtml(table.toHTML(), table.toMarkdown());
+  // Cells of tasks not learnt yet are null: shown empty.
+  displayHtml(table.toHTML({ null: () => '' }), table.toMarkdown());
 }
 
-/** Shows the accuracy matrix so far: the table, then the heatmap and the curves. Returns the SVGs. */
-export async function showProgress(run: Run | RunMetrics): Promise<string[]> {
+/**
+ * Shows the accuracy matrix so far: the table, then the heatmap and (from the second task on) the curves.
+ * Returns nothing, so a notebook cell ending with it shows no value (the charts' functions give the specs).
+ */
+export async function showProgress(run: Run | RunMetrics): Promise<void> {
   showTable(accuracyMatrixTable(run));
-  const svgs = [await showChart(accuracyMatrixChart(run))];
-  if (metricsOf(run).steps.length > 1) svgs.push(await showChart(accuracyCurvesChart(run)));
-  return svgs;
+  await showChart(accuracyMatrixChart(run));
+  if (metricsOf(run).steps.length > 1) await showChart(accuracyCurvesChart(run));
 }
 
-/** Shows forgetting after the last task learnt: the summary, the per-task table and the chart. Returns the SVG. */
-export async function showForgetting(run: Run | RunMetrics): Promise<string> {
+/** Shows forgetting after the last task learnt: the summary, the per-task table and the chart. */
+export async function showForgetting(run: Run | RunMetrics): Promise<void> {
   const metrics = metricsOf(run);
   if (metrics.steps.length < 2) throw new Error('kernel-lib/analysis showForgetting: forgetting needs at least two tasks learnt');
   showTable(summaryTable(metrics));
   showTable(forgettingTable(metrics));
-  return showChart(forgettingChart(metrics));
+  await showChart(forgettingChart(metrics));
 }

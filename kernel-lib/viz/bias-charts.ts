@@ -10,8 +10,8 @@
 import * as aq from 'arquero';
 import type { ChartSpec } from './charts';
 import { showChart } from './charts';
-import { displayHtml } from './display';
-import { biasSummary, type BiasViews } from '../analysis/bias';
+import { displayBundle, displayHtml } from './display';
+import { biasSummary, compareBias, describeBias, type BiasViews } from '../analysis/bias';
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
 /** Old classes blue, the current task's classes red (the recency bias is "red is bigger"). */
@@ -250,7 +250,7 @@ function classifierPanel(measure: 'weightNorm' | 'bias', label: string, filter: 
         params: [{ name: `${measure}Group`, select: { type: 'point', fields: ['group'] }, bind: 'legend' }],
         mark: { type: 'rect' },
         encoding: {
-          x: { field: 'left', type: 'quantitative', title: 'class (arrival order)', axis: { format: 'd', tickMinStep: 1 } },
+          x: { field: 'left', type: 'quantitative', title: 'class (arrival order)', axis: { format: 'd', tickMinStep: 1 }, scale: { nice: false, zero: false } },
           x2: { field: 'right' },
           y: { field: measure, type: 'quantitative', title: label },
           y2: { datum: 0 },
@@ -355,7 +355,7 @@ const percent = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` 
 const fixed = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : '–');
 
 /** The summary as an HTML table in the notebook (percentages and three decimals). */
-export function showBiasSummary(views: readonly BiasViews[]): aq.ColumnTable {
+export function showBiasSummary(views: readonly BiasViews[]): void {
   const rows = views.map(biasSummary).map((r) => ({
     model: r.model,
     scores: r.variant,
@@ -374,12 +374,27 @@ export function showBiasSummary(views: readonly BiasViews[]): aq.ColumnTable {
   }));
   const table = aq.from(rows);
   displayHtml(table.toHTML(), table.toMarkdown());
-  return table;
 }
 
-/** Shows the four charts (vega-lite + static SVG each); returns their SVGs by name. */
-export async function showBiasCharts(views: readonly BiasViews[], options: BiasChartOptions = {}): Promise<Record<string, string>> {
-  const svgs: Record<string, string> = {};
-  for (const chart of biasCharts(views, options)) svgs[chart.name] = await showChart(chart.spec);
-  return svgs;
+export type BiasChartName = 'confusion' | 'task-histogram' | 'classifier' | 'mean-logits';
+
+/**
+ * Shows the charts (vega-lite + static SVG each), all four or the ones named. Returns nothing, so a notebook cell
+ * ending with it shows no value; biasCharts gives the specs (renderSvg the SVGs) for saving.
+ */
+export async function showBiasCharts(views: readonly BiasViews[], options: BiasChartOptions & { charts?: BiasChartName[] } = {}): Promise<void> {
+  for (const chart of biasCharts(views, options)) {
+    if (!options.charts || options.charts.includes(chart.name as BiasChartName)) await showChart(chart.spec);
+  }
+}
+
+/**
+ * Shows, as a markdown sentence computed from the numbers, how much the views after `task` lean towards the new
+ * classes: one view is described (describeBias), two are compared (compareBias: e.g. raw vs BiC-corrected).
+ */
+export function showBiasVerdict(views: readonly BiasViews[], task: number): void {
+  const picked = views.filter((v) => v.task === task);
+  if (picked.length === 0) throw new Error(`kernel-lib/viz/bias-charts showBiasVerdict: no view after task ${task} (tasks: ${[...new Set(views.map((v) => v.task))].join(', ')})`);
+  const sentence = picked.length >= 2 ? compareBias(picked[0], picked[1]) : describeBias(picked[0]);
+  displayBundle({ 'text/markdown': sentence, 'text/plain': sentence });
 }
