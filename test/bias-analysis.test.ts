@@ -1,9 +1,13 @@
 /**
  * Bias analysis (kernel-lib/analysis/bias) on hand-made inputs: the four views of a 2-task, 4-class model whose
  * predictions and logits are chosen so every number can be counted by hand; kdcl's heads' weights; BiC's corrected
- * classifier and logits on a small untrained network; JSON round trip; and the vega-lite charts (compile, render
- * to SVG, task dropdown, panels).
+ * classifier and logits on a small untrained network; JSON round trip; the vega-lite charts (compile, render to
+ * SVG, task dropdown, panels); the quickstart's accuracy-matrix and forgetting views; and a tiny bias study (two
+ * runs of two tasks, then reloaded from its cache).
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as vegaLite from 'vega-lite';
 import { tf } from '../kernel-lib/tf';
@@ -53,6 +57,7 @@ import {
   summaryTable,
 } from '../kernel-lib/analysis/progress';
 import type { RunMetrics } from '../kernel-lib/train/metrics';
+import { BIAS_STUDY_PRESETS, biasStudySettings, runBiasStudy } from '../kernel-lib/analysis/bias-study';
 
 beforeAll(async () => {
   await initBackend({ log: false });
@@ -414,4 +419,33 @@ describe('in words', () => {
     expect(compareBias(v, corrected)).toMatch(/^After task 1, raw logits puts 63% of its predictions on the newest task's classes and BiC-corrected 50%, where 50% of the test samples belong: raw logits leans more/);
     expect(() => compareBias(v, { ...v, task: 0 })).toThrow(/after the same task/);
   });
+});
+
+describe('bias study', () => {
+  it('trains small runs, records the views after every task (BiC also corrected), and reloads them from its cache', async () => {
+    const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'kdcl-bias-study-'));
+    try {
+      const settings = { ...BIAS_STUDY_PRESETS.ci, classes: 6, tasks: 2, trainPerClass: 16, testPerClass: 4 };
+      const models = [{ method: 'bic' }, { method: 'finetune', label: 'plain' }, { method: 'bic' }];
+      const lines: string[] = [];
+      const first = await runBiasStudy(models, { settings, cacheDir: cache, log: (l) => lines.push(l) });
+      expect(first.runs.map((r) => [r.label, r.cached])).toEqual([['BiC', false], ['plain', false]]); // BiC once
+      const bic = first.run('bic');
+      expect(bic.history.map((v) => [v.task, v.variant, v.seenClasses])).toEqual([[0, 'raw logits', 3], [1, 'raw logits', 6]]);
+      expect(bic.corrected!.map((v) => v.variant)).toEqual(['BiC-corrected', 'BiC-corrected']);
+      expect(first.run('plain').corrected).toBeNull();
+      expect(first.run('finetune').label).toBe('plain');
+      expect(() => first.run('lucir')).toThrow(/no run 'lucir'; runs: BiC \(bic\), plain \(finetune\)/);
+      expect(lines.filter((l) => l.includes('task 1 done'))).toHaveLength(2);
+
+      const again = await runBiasStudy([{ method: 'bic', label: 'BiC again' }], { settings, cacheDir: cache, log: () => {} });
+      expect(again.runs[0].cached).toBe(true);
+      expect(again.runs[0].history.map((v) => v.model)).toEqual(['BiC again', 'BiC again']);
+      expect(again.runs[0].corrected!.map((v) => v.confusion)).toEqual(bic.corrected!.map((v) => v.confusion));
+      await expect(runBiasStudy([{ method: 'nope' }], { settings, cacheDir: false })).rejects.toThrow(/unknown method\(s\) nope; valid methods: .*bic/);
+      expect(() => biasStudySettings({ KDCL_PROFILE: 'huge' })).toThrow(/unknown profile 'huge' \(KDCL_PROFILE\); valid: ci, smoke/);
+    } finally {
+      fs.rmSync(cache, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
