@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tf } from '../kernel-lib/tf';
 import { batchNormEval, batchNormTrain } from '../kernel-lib/backend/ops';
 import { loadAddon, loadNativeBackend, NATIVE_BACKEND_NAME } from '../kernel-lib/backend/native/index';
-import { BufferPool } from '../kernel-lib/backend/native/storage';
+import { BufferPool, sizeClass } from '../kernel-lib/backend/native/storage';
 import { createBackbone, LinearHead } from '../kernel-lib/models/index';
 import { crossEntropy } from '../kernel-lib/losses/index';
 
@@ -366,54 +366,78 @@ describe.skipIf(unavailable !== undefined)('kdcl-native backend', () => {
 });
 
 describe('BufferPool (native backend output buffers)', () => {
-  it('reuses a released buffer of the same length, most recent first', () => {
-    const pool = new BufferPool(1 << 20);
-    const a = pool.alloc(100), b = pool.alloc(100);
-    for (const x of [a, b]) pool.noteWrite(x);
-    pool.release(a);
-    pool.release(b);
-    expect(pool.alloc(100)).toBe(b);
-    expect(pool.alloc(100)).toBe(a);
-    expect(pool.alloc(100)).not.toBe(a);
+  const released = (pool: BufferPool, x: Float32Array) => {
+    pool.noteWrite(x);
+    pool.release(x);
+  };
+
+  it('size classes are at most 1/8 (or 64 floats) larger than asked for', () => {
+    for (const n of [1, 63, 64, 65, 4096, 4097, 5000, 131072, 131073, 2_000_001]) {
+      const c = sizeClass(n);
+      expect(c).toBeGreaterThanOrEqual(n);
+      expect(c - n).toBeLessThanOrEqual(Math.max(63, n / 8));
+    }
   });
 
-  it('never reuses buffers it did not allocate, that escaped, or that a second tensor shares', () => {
+  it('reuses a released buffer of the same size class, most recent first, as an exact-length view', () => {
+    const pool = new BufferPool(1 << 20);
+    const a = pool.alloc(5000), b = pool.alloc(5000);
+    released(pool, a);
+    released(pool, b);
+    const c = pool.alloc(5100);
+    expect(c.buffer).toBe(b.buffer);
+    expect(c.length).toBe(5100);
+    expect(pool.alloc(4990).buffer).toBe(a.buffer);
+    expect(pool.alloc(5000).buffer).not.toBe(a.buffer);
+  });
+
+  it('serves a request from the smallest pooled buffer of at most twice its size', () => {
+    const pool = new BufferPool(1 << 24);
+    const big = pool.alloc(9000), mid = pool.alloc(6000);
+    released(pool, big);
+    released(pool, mid);
+    expect(pool.alloc(5000).buffer).toBe(mid.buffer);
+    expect(pool.alloc(4000).buffer).not.toBe(big.buffer); // 9216 floats > 2 x 4000
+    expect(pool.alloc(5000).buffer).toBe(big.buffer);
+  });
+
+  it('never reuses buffers it did not allocate or that a second tensor shares', () => {
     const pool = new BufferPool(1 << 20);
     const foreign = new Float32Array(10);
-    pool.noteWrite(foreign);
-    pool.release(foreign);
-    const escaped = pool.alloc(10);
-    pool.noteWrite(escaped);
-    pool.escape(escaped);
-    pool.release(escaped);
+    released(pool, foreign);
     const shared = pool.alloc(10);
     pool.noteWrite(shared);
     pool.noteWrite(shared.subarray(0, 5));
     pool.release(shared);
     expect(pool.bytes).toBe(0);
     const next = pool.alloc(10);
-    for (const old of [foreign, escaped, shared]) expect(next).not.toBe(old);
+    for (const old of [foreign, shared]) expect(next.buffer).not.toBe(old.buffer);
   });
 
   it('stays under its byte limit by dropping the buffers released longest ago', () => {
-    const pool = new BufferPool(3 * 4000);
-    const arrays = [1000, 1000, 1000, 1000].map((n) => pool.alloc(n));
+    const pool = new BufferPool(3 * 4096 * 4);
+    const arrays = [4096, 4096, 4096, 4096].map((n) => pool.alloc(n));
     for (const x of arrays) {
-      pool.noteWrite(x);
-      pool.release(x);
-      expect(pool.bytes).toBeLessThanOrEqual(3 * 4000);
+      released(pool, x);
+      expect(pool.bytes).toBeLessThanOrEqual(3 * 4096 * 4);
     }
     // The first one released was dropped; the other three are reused, newest first.
-    expect(pool.alloc(1000)).toBe(arrays[3]);
-    expect(pool.alloc(1000)).toBe(arrays[2]);
-    expect(pool.alloc(1000)).toBe(arrays[1]);
-    expect(pool.alloc(1000)).not.toBe(arrays[0]);
+    expect(pool.alloc(4096).buffer).toBe(arrays[3].buffer);
+    expect(pool.alloc(4096).buffer).toBe(arrays[2].buffer);
+    expect(pool.alloc(4096).buffer).toBe(arrays[1].buffer);
+    expect(pool.alloc(4096).buffer).not.toBe(arrays[0].buffer);
     // Many one-off sizes never grow it past the limit.
-    for (let n = 1; n < 500; n++) {
-      const x = pool.alloc(n);
-      pool.noteWrite(x);
-      pool.release(x);
-      expect(pool.bytes).toBeLessThanOrEqual(3 * 4000);
+    for (let n = 1; n < 20_000; n += 97) {
+      released(pool, pool.alloc(n));
+      expect(pool.bytes).toBeLessThanOrEqual(3 * 4096 * 4);
     }
+  });
+
+  it('drops buffers that were not reused within maxAge allocations', () => {
+    const pool = new BufferPool(1 << 30, 1000);
+    released(pool, pool.alloc(100_000));
+    expect(pool.bytes).toBeGreaterThan(0);
+    for (let i = 0; i < 2000; i++) released(pool, pool.alloc(64));
+    expect(pool.bytes).toBe(64 * 4);
   });
 });
