@@ -2,7 +2,8 @@
  * Notebook 05 (classification bias) in a real client: executed headlessly on the tslab kernel (ci-sized study),
  * served by classic Jupyter Notebook 6 on 127.0.0.1 with a random token, opened in headless Chromium (driven by
  * playwright-core), which must render the charts' SVG outputs (svg.marks) in every section. The screenshot of a
- * rendered chart is kept as evidence: reproductions/evidence/bias-notebook.png.
+ * rendered chart is kept as evidence: reproductions/evidence/bias-notebook.png. Then one chart's vega-lite bundle is
+ * rendered live with vega in the same browser (as JupyterLab would): its task dropdown must switch the task.
  *
  * Skipped, with the reason, without nbclient / tslab, Chromium, classic Notebook or playwright-core. A few minutes
  * on 2 cores (most of it tslab compiling kernel-lib); the server and its kernel are stopped at the end.
@@ -179,6 +180,34 @@ describe('notebook 05 in classic Notebook and headless Chromium', () => {
       const tmp = `${EVIDENCE}.tmp-${process.pid}`;
       fs.writeFileSync(tmp, png);
       fs.renameSync(tmp, EVIDENCE);
+
+      // 5. The same chart's vega-lite bundle, live in the browser (as JupyterLab renders it): its task dropdown works.
+      const bundles = notebookOutputs(executed)
+        .map((o) => (o.data ?? {})['application/vnd.vegalite.v5+json'] as { title?: { text?: string } } | undefined)
+        .filter((spec): spec is { title?: { text?: string } } => spec !== undefined);
+      expect(bundles).toHaveLength(12);
+      const spec = bundles[5];
+      expect(spec.title?.text).toBe('Task-prediction histogram');
+      const script = (file: string) => fs.readFileSync(createRequire(path.join(ROOT, 'package.json')).resolve(file), 'utf8');
+      const live = await context.newPage();
+      await live.setContent('<div id="chart"></div><div id="controls"></div>');
+      await live.addScriptTag({ content: script('vega/build/vega.min.js') });
+      await live.addScriptTag({ content: script('vega-lite/build/vega-lite.min.js') });
+      const subtitles = await live.evaluate(async (vl) => {
+        const w = window as unknown as { vega: any; vegaLite: any };
+        const view = new w.vega.View(w.vega.parse(w.vegaLite.compile(vl).spec), { renderer: 'svg' });
+        await view.initialize(document.getElementById('chart'), document.getElementById('controls')).runAsync();
+        const subtitle = () => [...document.querySelectorAll('#chart text')].map((t) => t.textContent ?? '').find((t) => t.startsWith('after task'));
+        const select = document.querySelector('#controls select') as HTMLSelectElement;
+        const before = subtitle();
+        select.value = '1';
+        select.dispatchEvent(new Event('change'));
+        await view.runAsync();
+        return { options: [...select.options].map((o) => o.value), before, after: subtitle() };
+      }, spec);
+      expect(subtitles.options).toEqual(['0', '1', '2']);
+      expect(subtitles.before).toMatch(/^after task 2 /);
+      expect(subtitles.after).toMatch(/^after task 1 /);
     },
     600_000,
   );

@@ -34,9 +34,16 @@ describe('notebook 00-quickstart', () => {
       const streams = outputs.filter((o) => o.output_type === 'stream').map((o) => text(o.text)).join('');
       expect(result.errors, streams.slice(-4000)).toEqual([]);
       expect(result.exitCode, `${result.stderr}\n${streams.slice(-4000)}`).toBe(0);
-      // tslab reports compile errors on stderr rather than as error outputs.
-      const stderr = outputs.filter((o) => o.output_type === 'stream' && o.name === 'stderr').map((o) => text(o.text)).join('');
-      expect(stderr).not.toMatch(/error|Error \d|TS\d{4}/);
+      // tslab reports compile and runtime errors on stderr rather than as error outputs. One message is not the
+      // notebook's: tslab's TypeScript file watcher throws "Unexpected pending rebuildTimer" (and logs it, harmlessly)
+      // when files under the kernel's folder (the checkout) change twice in quick succession, e.g. other processes
+      // writing there while a cell runs.
+      const stderr = outputs
+        .filter((o) => o.output_type === 'stream' && o.name === 'stderr')
+        .map((o) => text(o.text))
+        .join('')
+        .replace(/UncaughtException: Error: Unexpected pending rebuildTimer\n(?:[ \t]+at .*(?:\n|$))*/g, '');
+      expect(stderr).not.toMatch(/error|Error \d|TS\d{4}/i);
 
       const data = outputs.map((o) => (o.data ?? {}) as Record<string, unknown>);
       const tables = data.map((d) => text(d['text/html'])).filter((h) => h.includes('<table'));
