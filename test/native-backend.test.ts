@@ -113,6 +113,19 @@ describe.skipIf(unavailable !== undefined)('kdcl-native backend', () => {
       });
     }
 
+    it('a batch size seen once or twice (run as power-of-two chunks) gives what its own primitives give', async () => {
+      // Calls 1-2 of a new batch size run in chunks (4 + 1), calls 3+ with the size's own primitives.
+      const runs = [];
+      for (let i = 0; i < 4; i++) {
+        runs.push(await runOn(NATIVE_BACKEND_NAME, () =>
+          valueAndGrads((x, w) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 1), [input([5, 6, 6, 16], 8), input([3, 3, 16, 16], 9)])));
+      }
+      const cpu = await runOn('cpu', () =>
+        valueAndGrads((x, w) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 1), [input([5, 6, 6, 16], 8), input([3, 3, 16, 16], 9)]));
+      await tf.setBackend(NATIVE_BACKEND_NAME);
+      for (const run of runs) run.values.forEach((v, i) => expect(relativeError(v, cpu.values[i])).toBeLessThanOrEqual(TOLERANCE));
+    });
+
     it('dilated conv forward', async () => {
       await expectMatchesCpu('dilated conv', () => [
         tf.conv2d(input([2, 10, 10, 4], 3) as tf.Tensor4D, input([3, 3, 4, 6], 4) as tf.Tensor4D, 1, 'same', 'NHWC', 2),

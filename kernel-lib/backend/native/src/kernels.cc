@@ -173,10 +173,18 @@ std::string cpu_isa() {
   }
 }
 
-bool conv2d(ConvPass pass, const ConvGeom& g, const float* a, const float* b, float* out, std::string* impl) {
-  std::lock_guard<std::mutex> lock(g_primitive_mutex);
-  // oneDNN sizes its team from the calling thread's OpenMP setting.
-  omp_set_num_threads(g_threads);
+namespace {
+
+std::vector<int> conv_key(ConvPass pass, const ConvGeom& g) {
+  return {static_cast<int>(pass), g.n, g.ih, g.iw, g.ic, g.oh, g.ow, g.oc, g.kh, g.kw,
+          g.sh, g.sw, g.pt, g.pl, g.pb, g.pr, g.dh, g.dw};
+}
+
+// Calls per shape, to tell a batch size a loop keeps using from a passing one.
+std::map<std::vector<int>, int> g_conv_calls;
+
+// One convolution with cached primitives (caller holds g_primitive_mutex).
+bool run_conv(ConvPass pass, const ConvGeom& g, const float* a, const float* b, float* out, std::string* impl) {
   ConvPrimitives* p;
   try {
     p = conv_primitives(pass, g);
@@ -213,6 +221,50 @@ bool conv2d(ConvPass pass, const ConvGeom& g, const float* a, const float* b, fl
     }
   }
   stream.wait();
+  return true;
+}
+
+}  // namespace
+
+bool conv2d(ConvPass pass, const ConvGeom& g, const float* a, const float* b, float* out, std::string* impl) {
+  std::lock_guard<std::mutex> lock(g_primitive_mutex);
+  // oneDNN sizes its team from the calling thread's OpenMP setting.
+  omp_set_num_threads(g_threads);
+  const std::vector<int> key = conv_key(pass, g);
+  const int calls = ++g_conv_calls[key];
+  const bool power_of_two = (g.n & (g.n - 1)) == 0;
+  // Creating primitives (oneDNN JIT-compiles them) costs a few ms each, more than running a small convolution.
+  // A batch size seen only once or twice (mixup's varying batches, an epoch's last batch) runs as power-of-two
+  // chunks whose primitives are cached; a size a loop keeps using gets its own primitives.
+  if (power_of_two || calls >= 3 || g_conv_cache.count(key)) return run_conv(pass, g, a, b, out, impl);
+
+  const size_t x_image = size_t(g.ih) * g.iw * g.ic, y_image = size_t(g.oh) * g.ow * g.oc;
+  const size_t w_size = size_t(g.kh) * g.kw * g.ic * g.oc;
+  std::vector<float> partial_dw;
+  int done = 0;
+  while (done < g.n) {
+    int chunk = 1;
+    while (chunk * 2 <= g.n - done) chunk *= 2;
+    ConvGeom part = g;
+    part.n = chunk;
+    bool ok;
+    if (pass == ConvPass::Forward) {
+      ok = run_conv(pass, part, a + done * x_image, b, out + done * y_image, impl);
+    } else if (pass == ConvPass::BackwardData) {
+      ok = run_conv(pass, part, a + done * y_image, b, out + done * x_image, impl);
+    } else if (done == 0) {
+      ok = run_conv(pass, part, a, b, out, impl);
+    } else {
+      // The filter gradient sums over the batch: add each chunk's.
+      partial_dw.resize(w_size);
+      ok = run_conv(pass, part, a + done * x_image, b + done * y_image, partial_dw.data(), impl);
+      if (ok)
+        for (size_t i = 0; i < w_size; ++i) out[i] += partial_dw[i];
+    }
+    // No implementation for a chunk: the whole batch goes to the fallback (nothing partial is kept).
+    if (!ok) return false;
+    done += chunk;
+  }
   return true;
 }
 
