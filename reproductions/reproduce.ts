@@ -84,7 +84,8 @@ async function following<T>(file: string, task: Promise<T>): Promise<T> {
   const flush = () => {
     if (!fs.existsSync(file)) return;
     const size = fs.statSync(file).size;
-    if (size <= offset) return;
+    if (size < offset) offset = 0; // the run started over (--fresh) and recreated the file
+    if (size === offset) return;
     const fd = fs.openSync(file, 'r');
     const buffer = Buffer.alloc(size - offset);
     fs.readSync(fd, buffer, 0, buffer.length, offset);

@@ -177,7 +177,7 @@ describe('experiments and profiles as data', () => {
     expect(scaledMemoryOverrides({ memoryPerClass: 20 }, 0.25, 20)).toEqual({ memoryPerClass: 5 });
     expect(scaledMemoryOverrides({ memory: { selection: 'herding', perClass: 20 } }, 0.01, 100)).toEqual({ memory: { selection: 'herding', perClass: 1 } });
     const bic = buildMethod(EXPERIMENTS['main-comparison'].runs.find((r) => r.method === 'bic')!, PROFILES.smoke, 100);
-    expect(bic.memory).toEqual({ selection: 'herding', total: 1000 });
+    expect(bic.memory).toEqual({ selection: 'herding', total: 2000 * PROFILES.smoke.memoryScale });
   });
 
   it("methods' recipes apply as the profile says", () => {

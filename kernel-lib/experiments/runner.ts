@@ -311,6 +311,30 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Expe
   );
 
   const results: RunResult[] = [];
+  const collect = (): ExperimentResults => ({
+    kind: 'kdcl-experiment-results',
+    version: 1,
+    experiment: experiment.name,
+    surveyTable: experiment.surveyTable,
+    profile: profile.name,
+    dataset: datasetName,
+    backend: safeBackend(),
+    createdAt: new Date().toISOString(),
+    seconds: (Date.now() - started) / 1000,
+    cpuSeconds: (() => {
+      const used = process.cpuUsage(cpuAtStart);
+      return (used.user + used.system) / 1e6;
+    })(),
+    profileSettings: profile,
+    datasetShape: {
+      classes: dataset.classNames.length,
+      trainImages: dataset.train.count,
+      testImages: dataset.test.count,
+      imageSize: [dataset.train.height, dataset.train.width],
+    },
+    excluded,
+    runs: results,
+  });
   let index = 0;
   for (const spec of specs) {
     for (const seed of profile.seeds) {
@@ -374,35 +398,14 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Expe
       }
       writeTextAtomic(path.join(outDir, 'runs', `${runName}.json`), JSON.stringify(result, null, 1));
       results.push(result);
+      // results.json grows run by run, so an interrupted experiment still shows what finished.
+      writeResults(outDir, collect());
       options.onEvent?.({ type: 'run-end', index, total, result });
       if (result.status === 'done') say(`    ${runName}: AIA ${pct(result.aia)}, last ${pct(result.last)} (${result.seconds.toFixed(0)} s, ${result.cpuSeconds.toFixed(0)} CPU s)`);
     }
   }
 
-  const experimentResults: ExperimentResults = {
-    kind: 'kdcl-experiment-results',
-    version: 1,
-    experiment: experiment.name,
-    surveyTable: experiment.surveyTable,
-    profile: profile.name,
-    dataset: datasetName,
-    backend: safeBackend(),
-    createdAt: new Date().toISOString(),
-    seconds: (Date.now() - started) / 1000,
-    cpuSeconds: (() => {
-      const used = process.cpuUsage(cpuAtStart);
-      return (used.user + used.system) / 1e6;
-    })(),
-    profileSettings: profile,
-    datasetShape: {
-      classes: dataset.classNames.length,
-      trainImages: dataset.train.count,
-      testImages: dataset.test.count,
-      imageSize: [dataset.train.height, dataset.train.width],
-    },
-    excluded,
-    runs: results,
-  };
+  const experimentResults = collect();
   const files = writeResults(outDir, experimentResults);
   return outcomeOf(experiment, profile, datasetName, outDir, experimentResults, files);
 }
