@@ -175,14 +175,6 @@ std::string cpu_isa() {
 
 namespace {
 
-std::vector<int> conv_key(ConvPass pass, const ConvGeom& g) {
-  return {static_cast<int>(pass), g.n, g.ih, g.iw, g.ic, g.oh, g.ow, g.oc, g.kh, g.kw,
-          g.sh, g.sw, g.pt, g.pl, g.pb, g.pr, g.dh, g.dw};
-}
-
-// Calls per shape, to tell a batch size a loop keeps using from a passing one.
-std::map<std::vector<int>, int> g_conv_calls;
-
 // One convolution with cached primitives (caller holds g_primitive_mutex).
 bool run_conv(ConvPass pass, const ConvGeom& g, const float* a, const float* b, float* out, std::string* impl) {
   ConvPrimitives* p;
@@ -230,13 +222,12 @@ bool conv2d(ConvPass pass, const ConvGeom& g, const float* a, const float* b, fl
   std::lock_guard<std::mutex> lock(g_primitive_mutex);
   // oneDNN sizes its team from the calling thread's OpenMP setting.
   omp_set_num_threads(g_threads);
-  const std::vector<int> key = conv_key(pass, g);
-  const int calls = ++g_conv_calls[key];
   const bool power_of_two = (g.n & (g.n - 1)) == 0;
-  // Creating primitives (oneDNN JIT-compiles them) costs a few ms each, more than running a small convolution.
-  // A batch size seen only once or twice (mixup's varying batches, an epoch's last batch) runs as power-of-two
-  // chunks whose primitives are cached; a size a loop keeps using gets its own primitives.
-  if (power_of_two || calls >= 3 || g_conv_cache.count(key)) return run_conv(pass, g, a, b, out, impl);
+  // Creating primitives (oneDNN JIT-compiles them) costs a few ms each, more than running a small convolution, and
+  // mixup batches or an epoch's last batch bring new sizes all the time. Any other size runs as its binary
+  // decomposition into power-of-two chunks, whose primitives are cached. The split depends on the size alone, never
+  // on call history, so a resumed run computes bit for bit what an uninterrupted one does.
+  if (power_of_two) return run_conv(pass, g, a, b, out, impl);
 
   const size_t x_image = size_t(g.ih) * g.iw * g.ic, y_image = size_t(g.oh) * g.ow * g.oc;
   const size_t w_size = size_t(g.kh) * g.kw * g.ic * g.oc;
