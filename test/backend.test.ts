@@ -5,6 +5,9 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { tf } from '../kernel-lib/tf';
 
 type BackendModule = typeof import('../kernel-lib/backend/index');
@@ -136,4 +139,27 @@ describe('initBackend: forcing a backend', () => {
     await expect(initBackend({ backend: 'tfjs-node', log: false })).rejects.toThrow(/backend 'tfjs-node' was forced .* but did not load: .+/);
     expect((await initBackend({ backend: 'cpu', log: false })).name).toBe('cpu');
   });
+});
+
+describe('kernel-lib from a tsx script that is an ES module', () => {
+  it('gets the same backend as here (kernel-lib loads its own modules without dynamic import())', async () => {
+    const { initBackend } = await freshBackendModule();
+    const here = await initBackend({ log: false });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kdcl-esm-'));
+    try {
+      const script = path.join(dir, 'script.mts');
+      const backendModule = path.resolve('kernel-lib/backend/index.ts');
+      fs.writeFileSync(script, [
+        `import { initBackend } from ${JSON.stringify(backendModule)};`,
+        `const info = await initBackend({ log: false });`,
+        `console.log(JSON.stringify({ name: info.name, skipped: info.skipped }));`,
+      ].join('\n'));
+      const { execFileSync } = await import('node:child_process');
+      const stdout = execFileSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', cwd: process.cwd() });
+      const there = JSON.parse(stdout.trim().split('\n').pop()!);
+      expect(there.name, JSON.stringify(there.skipped)).toBe(here.name);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

@@ -7,6 +7,11 @@
  */
 import { tf } from '../tf';
 import { repoRequire } from '../paths';
+// Static imports of kernel-lib's own modules (cheap: nothing loads until a loader runs). A dynamic import() here
+// fails when a tsx script that is an ES module imports kernel-lib (tsx hands CommonJS code a data: URL base).
+import { loadNativeBackend } from './native/index';
+import { registerWasmGradients } from './wasm-gradients';
+import { loadWebGpuBackend } from './webgpu';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -70,16 +75,14 @@ const loaders: Record<BackendName, Loader> = {
     return { tfBackend: 'tensorflow', version: requireFromRepo('@tensorflow/tfjs-node/package.json').version, threads: defaultThreads() };
   },
   native: async () => {
-    const native = await import('./native/index');
-    return native.loadNativeBackend(defaultThreads());
+    return loadNativeBackend(defaultThreads());
   },
   wasm: async () => {
-    const wasm = await import('@tensorflow/tfjs-backend-wasm');
+    const wasm = requireFromRepo('@tensorflow/tfjs-backend-wasm') as typeof import('@tensorflow/tfjs-backend-wasm');
     const distDir = path.dirname(requireFromRepo.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
     // The threaded build loads its worker from a blob URL, which Node cannot run: use the SIMD single-thread build.
     wasm.setWasmPaths(distDir + path.sep);
     wasm.setThreadsCount(1);
-    const { registerWasmGradients } = await import('./wasm-gradients');
     registerWasmGradients();
     await activate('wasm');
     return { tfBackend: 'wasm', version: wasm.version_wasm, threads: 1 };
@@ -89,7 +92,6 @@ const loaders: Record<BackendName, Loader> = {
     return { tfBackend: 'cpu', version: tf.version_core, threads: 1 };
   },
   webgpu: async () => {
-    const { loadWebGpuBackend } = await import('./webgpu');
     return loadWebGpuBackend();
   },
 };

@@ -4,6 +4,7 @@
  */
 import fs from 'node:fs';
 import type { ImageDataset, ImageSplit } from '../data/types';
+import { loadDataset } from '../data/index';
 import type { DatasetName, Profile } from './profiles';
 
 /** loadDataset's signature (kernel-lib/data/index.ts); tests pass their own. */
@@ -69,11 +70,6 @@ export function sliceDataset(ds: ImageDataset, profile: Pick<Profile, 'classes' 
   };
 }
 
-async function defaultLoader(): Promise<DatasetLoader> {
-  // Loaded on demand: the data module is heavy (archive readers, JPEG) and tests inject their own loader.
-  const data = (await import('../data/index')) as { loadDataset: DatasetLoader };
-  return data.loadDataset;
-}
 
 /** Loads a dataset for a profile and cuts it to the profile's slice; a missing folder gets instructions. */
 export async function loadExperimentDataset(
@@ -84,7 +80,7 @@ export async function loadExperimentDataset(
   if (options.dataDir && !fs.existsSync(options.dataDir)) {
     throw new MissingDataError(name, `data folder ${options.dataDir} (--data-dir) does not exist`);
   }
-  const loader = options.loader ?? (await defaultLoader());
+  const loader = options.loader ?? loadDataset;
   let ds: ImageDataset;
   try {
     ds = await loader(name, {
