@@ -127,6 +127,15 @@ describe.skipIf(unavailable !== undefined)('kdcl-native backend', () => {
       for (const run of runs.slice(1)) expect(run.values).toEqual(runs[0].values);
     });
 
+    it('gather along each axis, with 2-d indices and repeats, and its gradient', async () => {
+      await expectMatchesCpu('gather', () => [
+        tf.gather(input([5, 3, 4], 11), tf.tensor1d([4, 0, 0, 2], 'int32'), 0),
+        tf.gather(input([5, 3, 4], 12), tf.tensor2d([[2, 1], [0, 2]], [2, 2], 'int32'), 1),
+        tf.gather(input([5, 3, 4], 13), tf.tensor1d([3, 3, 1], 'int32'), -1),
+        ...valueAndGrads((x) => tf.gather(x, tf.tensor1d([1, 1, 4, 0], 'int32')), [input([5, 6], 14)]),
+      ]);
+    });
+
     it('dilated conv forward', async () => {
       await expectMatchesCpu('dilated conv', () => [
         tf.conv2d(input([2, 10, 10, 4], 3) as tf.Tensor4D, input([3, 3, 4, 6], 4) as tf.Tensor4D, 1, 'same', 'NHWC', 2),

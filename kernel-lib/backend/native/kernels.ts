@@ -330,6 +330,33 @@ function nativeKernels(addon: NativeAddon): Record<string, NativeKernel> {
     return output(s, shape, y);
   };
 
+  // Row gathers (IL2A's mixup pairs, prototype lookups): tfjs's cpu kernel reads and writes element by element
+  // through TensorBuffer; this copies contiguous slices. Batch dims and out-of-range indices go to the cpu kernel.
+  kernels.GatherV2 = ({ inputs, attrs }, s) => {
+    const x = f32(s, inputs.x);
+    const indexInfo = inputs.indices;
+    const { axis, batchDims } = attrs as unknown as { axis: number; batchDims: number };
+    if (!x || !indexInfo || batchDims !== 0) return undefined;
+    const indices = s.data.get(indexInfo.dataId).values;
+    if (!(indices instanceof Int32Array)) return undefined;
+    const shape = inputs.x.shape;
+    const dim = util.parseAxisParam(axis, shape)[0];
+    const outer = util.sizeFromShape(shape.slice(0, dim));
+    const rows = shape[dim];
+    const inner = util.sizeFromShape(shape.slice(dim + 1));
+    for (let i = 0; i < indices.length; i++) if (indices[i] < 0 || indices[i] >= rows) return undefined;
+    const out = alloc(s, outer * indices.length * inner);
+    for (let o = 0; o < outer; o++) {
+      const from = o * rows * inner;
+      const to = o * indices.length * inner;
+      for (let i = 0; i < indices.length; i++) {
+        const start = from + indices[i] * inner;
+        out.set(x.subarray(start, start + inner), to + i * inner);
+      }
+    }
+    return output(s, [...shape.slice(0, dim), ...indexInfo.shape, ...shape.slice(dim + 1)], out);
+  };
+
   kernels[BATCH_NORM_TRAIN_KERNEL] = ({ inputs, attrs }, s) => {
     const x = f32(s, inputs.x), gamma = f32(s, inputs.gamma), beta = f32(s, inputs.beta);
     const shape = inputs.x.shape;
