@@ -180,6 +180,15 @@ describe('crossEntropy', () => {
     checkGradient((z) => crossEntropy(z as tf.Tensor2D, y, { temperature: 0.5 }), (x) => ref.crossEntropy(rows(x, 3, 4), y, 0.5), x0, [3, 4]);
   });
 
+  it('over a single class (a task of one class) is 0 with zero gradient', () => {
+    // log softmax of one logit is 0 whatever the logit (torch's cross_entropy on an [N, 1] input agrees).
+    const logits = tf.tensor2d([[2.5], [-1]]);
+    expect(Math.abs(scalarValue(crossEntropy(logits, [0, 0])))).toBe(0);
+    const g = tf.grad((z: tf.Tensor) => crossEntropy(z as tf.Tensor2D, [0, 0]))(logits);
+    expectAllClose(g.dataSync(), [0, 0], 0);
+    tf.dispose([logits, g]);
+  });
+
   it('rejects out-of-range labels with a clear error', () => {
     const logits = tf.zeros([2, 3]) as tf.Tensor2D;
     expect(() => crossEntropy(logits, [0, 3])).toThrow(/labels\[1\] = 3 is not a class index in \[0, 3\)/);
@@ -401,6 +410,12 @@ describe('marginRanking (LUCIR)', () => {
     const s = tf.tensor2d(x0, [4, 6]);
     expect(scalarValue(marginRanking(s, [3, 4, 5, 5], 3))).toBe(0);
     expect(() => marginRanking(s, labels, 3, { k: 4 })).toThrow(/k must be an integer in \[1, 3\]/);
+    s.dispose();
+  });
+  it('with a single new class (K = 1): gt score against that class', () => {
+    // Old classes 0, 1; new class 2. Row 0 (label 0): 0.5 - 0.9 + 0.7 = 0.3; row 1 (label 1): 0.5 - 0.8 + 0.1 < 0.
+    const s = tf.tensor2d([0.9, 0.2, 0.7, 0.3, 0.8, 0.1], [2, 3]);
+    expect(scalarValue(marginRanking(s, [0, 1], 2, { k: 1 }))).toBeCloseTo(0.15, 6);
     s.dispose();
   });
 });

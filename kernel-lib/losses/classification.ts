@@ -128,8 +128,8 @@ export function marginRanking(
     const picked: tf.Tensor1D[] = [];
     let remaining: tf.Tensor2D = novel;
     for (let i = 0; i < k; i++) {
-      const choice = tf.oneHot(tf.argMax(remaining, 1), newClasses);
-      picked.push(tf.sum(tf.mul(tf.cast(choice, 'float32'), novel), 1));
+      const choice = oneHotFloat(tf.argMax(remaining, 1) as tf.Tensor1D, newClasses);
+      picked.push(tf.sum(tf.mul(choice, novel), 1));
       remaining = tf.where(tf.cast(choice, 'bool'), tf.fill(remaining.shape, -Infinity), remaining);
     }
     const topScores = tf.stack(picked, 1); // [N, K]

@@ -44,6 +44,8 @@ export function labelTensor(fn: string, labels: LabelsLike, batch: number, numCl
 
 /** One-hot float32 [batch, numClasses]. */
 export function oneHotFloat(labels: tf.Tensor1D, numClasses: number): tf.Tensor2D {
+  // tf.oneHot refuses depth 1, which a task of one class needs (B50 steps of 1 class on 20 classes).
+  if (numClasses === 1) return tf.ones([labels.shape[0], 1]) as tf.Tensor2D;
   return tf.cast(tf.oneHot(labels, numClasses), 'float32') as tf.Tensor2D;
 }
 
