@@ -268,6 +268,16 @@ function safeBackend(): string {
   }
 }
 
+/** The result a finished run recorded, if it is for the same configuration (else null: the run is summarised anew). */
+function finishedResult(file: string, configHash: string): RunResult | null {
+  try {
+    const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as RunResult;
+    return saved.status === 'done' && saved.configHash === configHash ? saved : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Runs (or resumes) every run of an experiment and writes its results. */
 export async function runExperiment(options: RunExperimentOptions): Promise<ExperimentOutcome> {
   const started = Date.now();
@@ -367,26 +377,32 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Expe
         const resumedTasks = run.state.completedTasks;
         options.onEvent?.({ type: 'run-start', index, total, run: spec, seed, resumedTasks, tasks });
         say(`[${index}/${total}] ${runName}${resumedTasks ? ` (resumed: ${resumedTasks}/${tasks} tasks done)` : ''}`);
-        const metrics = await run.runAll();
-        const method = run.state.method;
-        const scenarioTasks = run.state.tasks;
-        result = summarise(spec, seed, experiment.name, metrics, {
-          methodConfig: method.config as Record<string, unknown>,
-          training: {
-            backbone: base.backbone, initEpochs: base.initEpochs, epochs: base.epochs, batchSize: base.batchSize,
-            initOptimizer: base.initOptimizer, optimizer: base.optimizer, initSchedule: base.initSchedule, schedule: base.schedule,
-          },
-          scenarioShape: {
-            numClasses: scenarioTasks[scenarioTasks.length - 1].end,
-            initial: scenarioTasks[0].end,
-            increment: scenarioTasks.length > 1 ? scenarioTasks[1].end - scenarioTasks[1].start : 0,
-            tasks: scenarioTasks.length,
-          },
-          configHash: run.state.configHash,
-          seconds: (Date.now() - runStarted) / 1000,
-          cpuSeconds: cpuSeconds(),
-          resumedTasks,
-        });
+        // A run that had finished keeps the result it recorded then (its training time above all).
+        const finished = resumedTasks === tasks ? finishedResult(path.join(outDir, 'runs', `${runName}.json`), run.state.configHash) : null;
+        if (finished) {
+          result = finished;
+        } else {
+          const metrics = await run.runAll();
+          const method = run.state.method;
+          const scenarioTasks = run.state.tasks;
+          result = summarise(spec, seed, experiment.name, metrics, {
+            methodConfig: method.config as Record<string, unknown>,
+            training: {
+              backbone: base.backbone, initEpochs: base.initEpochs, epochs: base.epochs, batchSize: base.batchSize,
+              initOptimizer: base.initOptimizer, optimizer: base.optimizer, initSchedule: base.initSchedule, schedule: base.schedule,
+            },
+            scenarioShape: {
+              numClasses: scenarioTasks[scenarioTasks.length - 1].end,
+              initial: scenarioTasks[0].end,
+              increment: scenarioTasks.length > 1 ? scenarioTasks[1].end - scenarioTasks[1].start : 0,
+              tasks: scenarioTasks.length,
+            },
+            configHash: run.state.configHash,
+            seconds: (Date.now() - runStarted) / 1000,
+            cpuSeconds: cpuSeconds(),
+            resumedTasks,
+          });
+        }
       } catch (err) {
         // A run that fails (e.g. a non-finite loss) is recorded and the experiment goes on.
         result = failedResult(spec, seed, experiment.name, err);
