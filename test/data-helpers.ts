@@ -1,4 +1,5 @@
-/** Fixtures shared by the data-*.test.ts files: temp folders, generated CIFAR records and JPEG folders. */
+/** Fixtures shared by the tests: temp folders, generated CIFAR records and JPEG folders, class-coloured synthetic datasets. */
+import type { ImageDataset, ImageSplit } from '../kernel-lib/data/types';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -91,4 +92,49 @@ const encoder = new JpegEncoder(90);
 export function writeJpeg(file: string, width: number, height: number, seed: number): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, encoder.encode(patternImage(width, height, seed)));
+}
+
+/** How a synthetic class looks: channel value offset + (class * (channel + 1) * multiplier) % range + noise. */
+export interface ClassColourPattern {
+  offset: number;
+  multiplier: number;
+  range: number;
+  noise: number;
+}
+
+const CLASS_COLOURS: ClassColourPattern = { offset: 40, multiplier: 67, range: 170, noise: 60 };
+
+/** Images whose colour depends on the class, plus seeded noise (learnable in an epoch or two). */
+export function classColouredSplit(classes: number, perClass: number, size: number, seed: number, pattern = CLASS_COLOURS): ImageSplit {
+  const count = classes * perClass;
+  const pixel = size * size * 3;
+  const images = new Uint8Array(count * pixel);
+  const labels = new Int32Array(count);
+  let s = seed >>> 0;
+  const noise = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+  for (let i = 0; i < count; i++) {
+    const c = i % classes;
+    labels[i] = c;
+    for (let p = 0; p < pixel; p++) {
+      const base = pattern.offset + ((c * ((p % 3) + 1) * pattern.multiplier) % pattern.range);
+      images[i * pixel + p] = Math.min(255, Math.floor(base + noise() * pattern.noise));
+    }
+  }
+  return { images, labels, count, height: size, width: size, channels: 3 };
+}
+
+/** A synthetic dataset of class-coloured images (train seed 5, test seed 9), normalised around 0.5. */
+export function classColouredDataset(
+  name: string,
+  shape: { classes: number; trainPerClass: number; testPerClass: number; size: number },
+  pattern = CLASS_COLOURS,
+): ImageDataset {
+  return {
+    name,
+    train: classColouredSplit(shape.classes, shape.trainPerClass, shape.size, 5, pattern),
+    test: classColouredSplit(shape.classes, shape.testPerClass, shape.size, 9, pattern),
+    classNames: Array.from({ length: shape.classes }, (_, c) => `class${c}`),
+    mean: [0.5, 0.5, 0.5],
+    std: [0.25, 0.25, 0.25],
+  };
 }

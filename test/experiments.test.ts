@@ -9,7 +9,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tf } from '../kernel-lib/tf';
 import { initBackend } from '../kernel-lib/backend/index';
-import type { ImageDataset, ImageSplit } from '../kernel-lib/data/types';
+import type { ImageDataset } from '../kernel-lib/data/types';
+import { classColouredDataset } from './data-helpers';
 import { createRun } from '../kernel-lib/train/index';
 import { createReplayKd } from '../kernel-lib/methods/replay-kd';
 import { createMethod } from '../kernel-lib/methods/registry';
@@ -44,31 +45,10 @@ import {
   type RunResult,
 } from '../kernel-lib/experiments/index';
 
-/** Class-coloured images with seeded noise (learnable in one epoch). */
-function split(classes: number, perClass: number, size: number, seed: number): ImageSplit {
-  const count = classes * perClass;
-  const pixel = size * size * 3;
-  const images = new Uint8Array(count * pixel);
-  const labels = new Int32Array(count);
-  let s = seed >>> 0;
-  const noise = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
-  for (let i = 0; i < count; i++) {
-    const c = i % classes;
-    labels[i] = c;
-    for (let p = 0; p < pixel; p++) images[i * pixel + p] = Math.min(255, Math.floor(30 + ((c * ((p % 3) + 1) * 53) % 180) + noise() * 40));
-  }
-  return { images, labels, count, height: size, width: size, channels: 3 };
-}
 
 function syntheticDataset(classes = 20, perClassTrain = 6, perClassTest = 3, size = 8): ImageDataset {
-  return {
-    name: 'synthetic-experiments',
-    train: split(classes, perClassTrain, size, 5),
-    test: split(classes, perClassTest, size, 9),
-    classNames: Array.from({ length: classes }, (_, c) => `class${c}`),
-    mean: [0.5, 0.5, 0.5],
-    std: [0.25, 0.25, 0.25],
-  };
+  return classColouredDataset('synthetic-experiments', { classes, trainPerClass: perClassTrain, testPerClass: perClassTest, size },
+    { offset: 30, multiplier: 53, range: 180, noise: 40 });
 }
 
 /** The ci profile cut further: a micro profile for runner tests. */

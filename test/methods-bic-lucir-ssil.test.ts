@@ -9,7 +9,8 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tf } from '../kernel-lib/tf';
 import { initBackend } from '../kernel-lib/backend/index';
-import type { ImageDataset, ImageSplit } from '../kernel-lib/data/types';
+import type { ImageDataset } from '../kernel-lib/data/types';
+import { classColouredDataset } from './data-helpers';
 import type { Batch, Method, NetworkLike, StepContext, TaskContext } from '../kernel-lib/methods/types';
 import { createMethod } from '../kernel-lib/methods/registry';
 import { applyCorrections, createBic, type BiasCorrection, type BicConfig } from '../kernel-lib/methods/bic';
@@ -19,34 +20,9 @@ import { classMeans } from '../kernel-lib/memory/prototypes';
 import { CosineHead } from '../kernel-lib/models/heads';
 import { createRun, type Run, type RunOptions } from '../kernel-lib/train/index';
 
-/** Class-coloured images plus seeded noise (learnable in one epoch). */
-function split(classes: number, perClass: number, size: number, seed: number): ImageSplit {
-  const count = classes * perClass;
-  const pixel = size * size * 3;
-  const images = new Uint8Array(count * pixel);
-  const labels = new Int32Array(count);
-  let s = seed >>> 0;
-  const noise = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
-  for (let i = 0; i < count; i++) {
-    const c = i % classes;
-    labels[i] = c;
-    for (let p = 0; p < pixel; p++) {
-      const base = 40 + ((c * ((p % 3) + 1) * 67) % 170);
-      images[i * pixel + p] = Math.min(255, Math.floor(base + noise() * 60));
-    }
-  }
-  return { images, labels, count, height: size, width: size, channels: 3 };
-}
 
 const CLASSES = 6;
-const dataset: ImageDataset = {
-  name: 'synthetic-methods',
-  train: split(CLASSES, 14, 16, 5),
-  test: split(CLASSES, 4, 16, 9),
-  classNames: Array.from({ length: CLASSES }, (_, c) => `class${c}`),
-  mean: [0.5, 0.5, 0.5],
-  std: [0.25, 0.25, 0.25],
-};
+const dataset: ImageDataset = classColouredDataset('synthetic-methods', { classes: CLASSES, trainPerClass: 14, testPerClass: 4, size: 16 });
 
 function options(method: Method, overrides: Partial<RunOptions> = {}): RunOptions {
   return {

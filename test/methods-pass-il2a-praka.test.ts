@@ -12,7 +12,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tf } from '../kernel-lib/tf';
 import { initBackend } from '../kernel-lib/backend/index';
-import type { ImageDataset, ImageSplit } from '../kernel-lib/data/types';
+import type { ImageDataset } from '../kernel-lib/data/types';
+import { classColouredDataset } from './data-helpers';
 import type { Batch, Method, StepContext, TaskContext, TrainerServices } from '../kernel-lib/methods/types';
 import { createMethod, methodNames } from '../kernel-lib/methods/registry';
 import { createRun, type Run, type RunOptions, type TaskMetrics } from '../kernel-lib/train/index';
@@ -32,33 +33,8 @@ import {
 // ------------------------------------------------------------------------------------------------------------
 // Fixtures
 
-/** Images whose colour depends on the class, plus seeded noise. */
-function split(classes: number, perClass: number, size: number, seed: number): ImageSplit {
-  const count = classes * perClass;
-  const pixel = size * size * 3;
-  const images = new Uint8Array(count * pixel);
-  const labels = new Int32Array(count);
-  let s = seed >>> 0;
-  const noise = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
-  for (let i = 0; i < count; i++) {
-    const c = i % classes;
-    labels[i] = c;
-    for (let p = 0; p < pixel; p++) {
-      const channel = p % 3;
-      images[i * pixel + p] = Math.min(255, Math.floor(40 + ((c * (channel + 1) * 67) % 170) + noise() * 60));
-    }
-  }
-  return { images, labels, count, height: size, width: size, channels: 3 };
-}
 
-const DATASET: ImageDataset = {
-  name: 'synthetic-prototype-family',
-  train: split(6, 6, 16, 5),
-  test: split(6, 3, 16, 9),
-  classNames: Array.from({ length: 6 }, (_, c) => `class${c}`),
-  mean: [0.5, 0.5, 0.5],
-  std: [0.25, 0.25, 0.25],
-};
+const DATASET: ImageDataset = classColouredDataset('synthetic-prototype-family', { classes: 6, trainPerClass: 6, testPerClass: 3, size: 16 });
 
 const SEED = 11;
 
