@@ -298,9 +298,10 @@ describe('runner', () => {
     for (const f of figures) expect(fs.readFileSync(f, 'utf8')).toMatch(/^<svg/);
     expect(listFiles(outDir).filter((f) => /\.tmp-/.test(f))).toEqual([]);
 
-    // A rerun resumes every run from its final checkpoint: nothing trains, same results.
+    // A rerun resumes every run from its final checkpoint: nothing trains, same results, the training's times kept.
     const again = await runExperiment({ experiment, profile: MICRO, preloaded: dataset, outDir, verbosity: 'none' });
     expect(again.results.runs.map((r) => r.resumedTasks)).toEqual([10, 10]);
+    expect(again.results.runs.map((r) => [r.seconds, r.cpuSeconds])).toEqual(outcome.results.runs.map((r) => [r.seconds, r.cpuSeconds]));
     expect(again.results.runs.map((r) => r.accuracyMatrix)).toEqual(outcome.results.runs.map((r) => r.accuracyMatrix));
     const reread = readOutcome(outDir);
     expect(reread.results.runs).toEqual(again.results.runs);

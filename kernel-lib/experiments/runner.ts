@@ -380,7 +380,8 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Expe
         // A run that had finished keeps the result it recorded then (its training time above all).
         const finished = resumedTasks === tasks ? finishedResult(path.join(outDir, 'runs', `${runName}.json`), run.state.configHash) : null;
         if (finished) {
-          result = finished;
+          // Its time stays the training's; resumedTasks says this session trained nothing of it.
+          result = { ...finished, resumedTasks };
         } else {
           const metrics = await run.runAll();
           const method = run.state.method;
