@@ -58,21 +58,7 @@ export const ROTATIONS = 4;
  * views the result back as size x size).
  */
 export function rot90(x: tf.Tensor4D, k: number): tf.Tensor4D {
-  const [, height, width] = x.shape;
-  if (height !== width) throw new Error(`rot90: rotation augmentation needs square images, got ${height}x${width}`);
-  const turns = ((k % 4) + 4) % 4;
-  return tf.tidy(() => {
-    switch (turns) {
-      case 0:
-        return x.clone();
-      case 1:
-        return tf.reverse(tf.transpose(x, [0, 2, 1, 3]), 1);
-      case 2:
-        return tf.reverse(x, [1, 2]);
-      default:
-        return tf.reverse(tf.transpose(x, [0, 2, 1, 3]), 2);
-    }
-  }) as tf.Tensor4D;
+  return rotatedCopies(x, [((k % 4) + 4) % 4]);
 }
 
 /** A batch expanded 4x by rotations: rows sample-major (4b + r), `y` the joint labels 4y + r. */
@@ -104,46 +90,45 @@ function rotationSource(k: number, h: number, w: number, s: number): [number, nu
 }
 
 /**
- * The images of a batch and their 4 rotations, rows sample-major (4b + r), as rot90 computes them. Built on the
- * host: the batch is data (prepareBatch runs outside the tape), and tfjs's reverse / transpose kernels walk
- * element by element (they made PASS and PRAKA 4x slower than their 4x batch).
+ * Each image of x rotated by each of `turns` (quarter turns in 0..3), rows sample-major (row b T + i = image b
+ * rotated by turns[i]). Built on the host: rotations are data (prepareBatch runs outside the tape), and tfjs's
+ * reverse / transpose kernels walk element by element (they made PASS and PRAKA 4x slower than their 4x batch).
  */
-function rotatedImages(x: tf.Tensor4D): tf.Tensor4D {
+function rotatedCopies(x: tf.Tensor4D, turns: number[]): tf.Tensor4D {
   const [images, height, width, channels] = x.shape;
   if (height !== width) throw new Error(`rot90: rotation augmentation needs square images, got ${height}x${width}`);
   const source = x.dataSync();
   const pixels = height * width;
-  const offsets = new Int32Array(ROTATIONS * pixels);
-  for (let r = 0; r < ROTATIONS; r++) {
+  const offsets = new Int32Array(turns.length * pixels);
+  turns.forEach((k, i) => {
     for (let h = 0; h < height; h++) {
       for (let w = 0; w < width; w++) {
-        const [sh, sw] = rotationSource(r, h, w, height);
-        offsets[r * pixels + h * width + w] = (sh * width + sw) * channels;
+        const [sh, sw] = rotationSource(k, h, w, height);
+        offsets[i * pixels + h * width + w] = (sh * width + sw) * channels;
       }
     }
-  }
-  const out = new Float32Array(ROTATIONS * source.length);
+  });
   const imageSize = pixels * channels;
+  const out = new Float32Array(turns.length * images * imageSize);
+  let o = 0;
   for (let b = 0; b < images; b++) {
-    for (let r = 0; r < ROTATIONS; r++) {
-      const base = b * imageSize;
-      let o = (b * ROTATIONS + r) * imageSize;
+    for (let i = 0; i < turns.length; i++) {
       for (let p = 0; p < pixels; p++) {
-        const from = base + offsets[r * pixels + p];
+        const from = b * imageSize + offsets[i * pixels + p];
         for (let c = 0; c < channels; c++) out[o++] = source[from + c];
       }
     }
   }
-  return tf.tensor4d(out, [ROTATIONS * images, height, width, channels]);
+  return tf.tensor4d(out, [turns.length * images, height, width, channels]);
 }
 
 /** PASS/PRAKA's self-supervised label augmentation (PASS.py and PRAKA jointSSL.py `train`). */
 export function rotateBatch(batch: Batch): RotatedBatch {
   const images = batch.x.shape[0];
   const rows = ROTATIONS * images;
-  const x = rotatedImages(batch.x);
+  const turns = Array.from({ length: ROTATIONS }, (_, r) => r);
+  const x = rotatedCopies(batch.x, turns);
   const labels = tf.tidy(() => {
-    const turns = Array.from({ length: ROTATIONS }, (_, r) => r);
     const y = tf.cast(batch.y, 'int32') as tf.Tensor1D;
     const joint = repeatPerRotation<tf.Tensor1D>(turns.map((r) => tf.add(tf.mul(y, ROTATIONS), r)), rows);
     const classes = repeatPerRotation<tf.Tensor1D>(turns.map(() => y), rows);
