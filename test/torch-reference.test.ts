@@ -1,0 +1,115 @@
+/**
+ * The training engine against PyTorch: a ResNet-32-layout network (quarter width, one block per stage, option-A
+ * shortcuts) with weights and batches from test/fixtures/torch-resnet-gradients.json, whose generator computed, in
+ * float64 with torch.nn.functional, the loss and every gradient of one training-mode step, then three steps of
+ * torch.optim.SGD (momentum, weight decay) with the running BatchNorm statistics.
+ *
+ * This checks the whole chain kdcl trains with (the backend initBackend picks: convolutions and their gradients,
+ * batch norm, shortcuts, pooling, head, cross-entropy, SGD), not each piece in isolation.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { tf } from '../kernel-lib/tf';
+import { backendInfo, initBackend } from '../kernel-lib/backend/index';
+import { LinearHead, Network, createBackbone, type BackboneSpec } from '../kernel-lib/models/index';
+import { crossEntropy } from '../kernel-lib/losses/index';
+import { Optimizer } from '../kernel-lib/train/index';
+
+interface Fixture {
+  backbone: BackboneSpec;
+  classes: number;
+  batches: { shape: [number, number, number, number]; x: number[]; y: number[] }[];
+  weights: Record<string, { shape: number[]; values: number[] }>;
+  loss: number;
+  grads: Record<string, number[]>;
+  sgd: { lr: number; momentum: number; weightDecay: number; losses: number[]; after: Record<string, number[]> };
+}
+
+const fixture = JSON.parse(fs.readFileSync(path.join(__dirname, 'fixtures/torch-resnet-gradients.json'), 'utf8')) as Fixture;
+
+/** float32 arithmetic against a float64 reference: relative to each tensor's largest magnitude. */
+const TOLERANCE = 1e-4;
+
+function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  expect(actual.length).toBe(expected.length);
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < expected.length; i++) {
+    diff = Math.max(diff, Math.abs(actual[i] - expected[i]));
+    scale = Math.max(scale, Math.abs(expected[i]));
+  }
+  return scale === 0 ? diff : diff / scale;
+}
+
+function networkWithFixtureWeights(): Network {
+  const backbone = createBackbone(fixture.backbone, 1);
+  const net = new Network(backbone, new LinearHead(backbone.featureDim, fixture.classes, 1));
+  const named = net.namedVariables();
+  expect([...named.keys()].sort()).toEqual(Object.keys(fixture.weights).sort());
+  for (const [name, { shape, values }] of Object.entries(fixture.weights)) {
+    const variable = named.get(name)!;
+    expect(variable.shape, name).toEqual(shape);
+    tf.tidy(() => variable.assign(tf.tensor(values, shape)));
+  }
+  return net;
+}
+
+function batchTensors(i: number): { x: tf.Tensor4D; y: tf.Tensor1D } {
+  const b = fixture.batches[i];
+  return { x: tf.tensor4d(b.x, b.shape), y: tf.tensor1d(b.y, 'int32') };
+}
+
+/** Loss and gradients (by variable name) of one training-mode cross-entropy step. */
+function lossAndGrads(net: Network, i: number): { loss: number; grads: Map<string, tf.Tensor> } {
+  const names = new Map<tf.Variable, string>();
+  for (const [name, v] of net.namedVariables()) names.set(v, name);
+  const { x, y } = batchTensors(i);
+  const { value, grads } = tf.variableGrads(() => crossEntropy(net.forward(x, { training: true }).logits, y), net.trainableVariables);
+  const loss = value.dataSync()[0];
+  const byName = new Map<string, tf.Tensor>();
+  for (const v of net.trainableVariables) byName.set(names.get(v)!, grads[v.name]);
+  tf.dispose([x, y, value]);
+  return { loss, grads: byName };
+}
+
+beforeAll(async () => {
+  await initBackend({ log: false });
+});
+
+describe(`training engine against PyTorch (float64 reference)`, () => {
+  it('loss and the gradient of every trainable variable match torch', () => {
+    const net = networkWithFixtureWeights();
+    const { loss, grads } = lossAndGrads(net, 0);
+    expect(Math.abs(loss - fixture.loss) / fixture.loss).toBeLessThan(TOLERANCE);
+    expect([...grads.keys()].sort()).toEqual(Object.keys(fixture.grads).sort());
+    const errors = [...grads].map(([name, g]) => [name, relativeError(g.dataSync(), fixture.grads[name])] as const);
+    const worst = errors.reduce((a, b) => (b[1] > a[1] ? b : a));
+    console.log(`[torch-reference] ${backendInfo().name}: largest gradient error ${worst[1].toExponential(2)} (${worst[0]})`);
+    for (const [name, err] of errors) expect(err, name).toBeLessThan(TOLERANCE);
+    tf.dispose([...grads.values()]);
+    net.dispose();
+  });
+
+  it('three SGD steps (momentum, weight decay) give torch.optim.SGD losses, weights and running statistics', () => {
+    const net = networkWithFixtureWeights();
+    const { lr, momentum, weightDecay } = fixture.sgd;
+    const optimizer = new Optimizer({ kind: 'sgd', lr, momentum, weightDecay });
+    const names = new Map<tf.Variable, string>();
+    for (const [name, v] of net.namedVariables()) names.set(v, name);
+    const variables = net.trainableVariables.map((variable) => ({ name: names.get(variable)!, variable }));
+    const losses: number[] = [];
+    for (let i = 1; i < fixture.batches.length; i++) {
+      const { loss, grads } = lossAndGrads(net, i);
+      losses.push(loss);
+      optimizer.apply(variables, grads, lr);
+      tf.dispose([...grads.values()]);
+    }
+    expect(relativeError(losses, fixture.sgd.losses)).toBeLessThan(TOLERANCE);
+    for (const [name, variable] of net.namedVariables()) {
+      expect(relativeError(variable.dataSync(), fixture.sgd.after[name]), name).toBeLessThan(TOLERANCE);
+    }
+    optimizer.dispose();
+    net.dispose();
+  });
+});
