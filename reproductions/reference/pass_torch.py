@@ -127,6 +127,7 @@ def main():
     for t, (lo, hi) in enumerate(tasks):
         net.grow(rot * hi)
         idx = torch.nonzero((ytr >= lo) & (ytr < hi)).flatten()
+        old_prototypes = np.stack(prototypes) if prototypes else None  # row c = class c's mean
         epochs = a.init_epochs if t == 0 else a.epochs
         if a.method == 'pass':
             opt = torch.optim.Adam(net.parameters(), lr=1e-3, weight_decay=2e-4)
@@ -153,7 +154,7 @@ def main():
                             f_old = old.features(x)
                         loss = loss + a.kd_weight * torch.dist(f, f_old, 2)
                         picked = rng.integers(0, lo, len(bi))
-                        noisy = np.stack([prototypes[c] for c in picked]) + rng.normal(0, 1, (len(bi), net.feature_dim)) * radius
+                        noisy = old_prototypes[picked] + rng.normal(0, 1, (len(bi), net.feature_dim)) * radius
                         logits = net.fc(torch.from_numpy(noisy).float()) / a.temp
                         loss = loss + a.proto_weight * F.cross_entropy(logits, torch.from_numpy(picked * ROTATIONS))
                 opt.zero_grad()
@@ -172,13 +173,14 @@ def main():
                 if t == 0:
                     radius = float(np.sqrt(np.mean(spread)))
             seen = yte < hi
-            pred = net.fc(net.features(xte[seen]))[:, ::rot].argmax(1)
+            correct = net.fc(net.features(xte[seen]))[:, ::rot].argmax(1) == yte[seen]
             truth = yte[seen]
-            matrix.append([100 * (pred[(truth >= l) & (truth < h)] == truth[(truth >= l) & (truth < h)]).float().mean().item() for l, h in tasks[: t + 1]])
-        old = copy.deepcopy(net)
-        old.eval()
-        for q in old.parameters():
-            q.requires_grad_(False)
+            matrix.append([100 * correct[(truth >= l) & (truth < h)].float().mean().item() for l, h in tasks[: t + 1]])
+        if a.method == 'pass':  # the teacher of the next task's feature KD
+            old = copy.deepcopy(net)
+            old.eval()
+            for q in old.parameters():
+                q.requires_grad_(False)
 
     accuracies = [sum(row[k] * (tasks[k][1] - tasks[k][0]) for k in range(len(row))) / tasks[len(row) - 1][1] for row in matrix]
     print(json.dumps({'method': a.method, 'seed': a.seed, 'matrix': matrix, 'last': accuracies[-1], 'aia': sum(accuracies) / len(accuracies)}))
