@@ -12,37 +12,14 @@ import { repoRequire } from '../paths';
 import { loadNativeBackend } from './native/index';
 import { registerWasmGradients } from './wasm-gradients';
 import { loadWebGpuBackend } from './webgpu';
+import { BACKEND_NAMES, type BackendInfo, type BackendName, type LoadedBackend as Loaded } from './types';
 import os from 'node:os';
 import path from 'node:path';
 
 // Not named `require`: as CommonJS (tslab) that name is the module wrapper's parameter.
 const requireFromRepo = repoRequire();
 
-export const BACKEND_NAMES = ['tfjs-node-gpu', 'tfjs-node', 'native', 'wasm', 'cpu', 'webgpu'] as const;
-export type BackendName = (typeof BACKEND_NAMES)[number];
 const AUTO_ORDER: BackendName[] = ['tfjs-node-gpu', 'tfjs-node', 'native', 'wasm', 'cpu'];
-
-export interface BackendInfo {
-  /** kdcl's name for the engine (see BACKEND_NAMES). */
-  name: BackendName;
-  /** The tfjs backend name registered with the engine (e.g. 'tensorflow', 'kdcl-native', 'wasm'). */
-  tfBackend: string;
-  /** Version of the package or library behind it. */
-  version: string;
-  /** Compute threads it uses. */
-  threads: number;
-  /** Why each backend tried before it (or not tried) was skipped. */
-  skipped: Partial<Record<BackendName, string>>;
-  /** Extra facts a backend reports (e.g. the native path's library and ISA). */
-  details?: Record<string, string | number | boolean>;
-}
-
-interface Loaded {
-  tfBackend: string;
-  version: string;
-  threads: number;
-  details?: BackendInfo['details'];
-}
 
 type Loader = () => Promise<Loaded>;
 
@@ -163,3 +140,4 @@ export function describeBackend(info: BackendInfo): string {
 }
 
 export { tf };
+export { BACKEND_NAMES, type BackendInfo, type BackendName, type LoadedBackend } from './types';

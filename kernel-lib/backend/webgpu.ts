@@ -1,4 +1,4 @@
-import type { BackendInfo } from './index';
+import type { LoadedBackend } from './types';
 import { tf } from '../tf';
 import { repoRequire } from '../paths';
 
@@ -6,7 +6,7 @@ import { repoRequire } from '../paths';
  * WebGPU through Dawn's `webgpu` npm package (GPU machines only). navigator.gpu must exist before the
  * tfjs webgpu backend is imported.
  */
-export async function loadWebGpuBackend(): Promise<{ tfBackend: string; version: string; threads: number; details?: BackendInfo['details'] }> {
+export async function loadWebGpuBackend(): Promise<LoadedBackend> {
   const requireFromRepo = repoRequire();
   let dawn: any;
   try {

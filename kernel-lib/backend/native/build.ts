@@ -9,13 +9,29 @@
  * g++ libdnnl-dev`). $DNNL_ROOT points at a oneDNN install elsewhere (with include/ and lib/).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from '../../paths';
 
 const here = path.join(repoRoot(), 'kernel-lib', 'backend', 'native');
 export const ADDON_PATH = path.join(here, 'build', 'kdcl_native.node');
+/** How the addon was built: { baseFlags, v4Flags } (tests read it to know what to check). */
+export const BUILD_INFO_PATH = path.join(here, 'build', 'build-info.json');
 const SOURCES = ['src/addon.cc', 'src/kernels.cc'].map((f) => path.join(here, f));
+const ELEMENTWISE = path.join(here, 'src', 'elementwise.cc');
+
+/**
+ * Portable by default: the addon's baseline is x86-64-v2 (any x86-64 CPU of the last 15 years), and kdcl's own loops
+ * (src/elementwise.cc) are built a second time for x86-64-v4 (AVX-512) and picked at load time. oneDNN's kernels
+ * dispatch on the CPU by themselves. KDCL_NATIVE_MARCH=native builds for this machine only (the addon may then
+ * die with SIGILL on an older CPU of a mixed cluster).
+ */
+function isaFlags(): { base: string[]; v4: string[] | null } {
+  const march = process.env.KDCL_NATIVE_MARCH;
+  if (process.arch !== 'x64') return { base: march ? [`-march=${march.replace(/^-march=/, '')}`] : [], v4: null };
+  if (march) return { base: [`-march=${march.replace(/^-march=/, '')}`], v4: ['-march=x86-64-v4', '-mtune=generic'] };
+  return { base: ['-march=x86-64-v2', '-mtune=generic'], v4: ['-march=x86-64-v4', '-mtune=generic'] };
+}
 
 function nodeHeaderDir(): string | undefined {
   const candidates = [
@@ -57,21 +73,38 @@ export function buildNativeAddon(log: (line: string) => void = console.log): str
 
   mkdirSync(path.dirname(ADDON_PATH), { recursive: true });
   const tmp = `${ADDON_PATH}.${process.pid}.tmp`;
-  const args = [
-    '-std=c++17', '-O3', '-Wall', '-Wextra', process.env.KDCL_NATIVE_MARCH ?? '-march=native', '-fPIC', '-shared', '-fopenmp',
-    '-fvisibility=hidden', '-DNAPI_VERSION=8', '-DNODE_GYP_MODULE_NAME=kdcl_native',
-    `-I${nodeInclude}`, `-I${dnnl.include}`,
-    ...SOURCES,
-    ...(dnnl.lib ? [`-L${dnnl.lib}`, `-Wl,-rpath,${dnnl.lib}`] : []),
-    '-ldnnl', '-o', tmp,
+  const isa = isaFlags();
+  const common = [
+    '-std=c++17', '-O3', '-Wall', '-Wextra', '-fPIC', '-fopenmp', '-fvisibility=hidden', '-DNAPI_VERSION=8',
+    '-DNODE_GYP_MODULE_NAME=kdcl_native', `-I${nodeInclude}`, `-I${dnnl.include}`,
   ];
-  log(`[kdcl] building native addon: ${cxx} ${args.join(' ')}`);
-  try {
+  const objects: string[] = [];
+  const compile = (source: string, flags: string[], tag: string) => {
+    const object = `${ADDON_PATH}.${process.pid}.${tag}.o`;
+    const args = [...common, ...flags, '-c', source, '-o', object];
+    log(`[kdcl] ${cxx} ${args.join(' ')}`);
     execFileSync(cxx, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+    objects.push(object);
+  };
+  try {
+    const v4Flag = isa.v4 ? ['-DKDCL_HAVE_V4'] : [];
+    for (const source of SOURCES) compile(source, [...isa.base, ...v4Flag], path.basename(source, '.cc'));
+    compile(ELEMENTWISE, [...isa.base, '-DKDCL_ISA_NS=isa_base'], 'elementwise-base');
+    if (isa.v4) compile(ELEMENTWISE, [...isa.v4, '-DKDCL_ISA_NS=isa_v4'], 'elementwise-v4');
+    const link = [
+      '-shared', '-fopenmp', ...objects,
+      ...(dnnl.lib ? [`-L${dnnl.lib}`, `-Wl,-rpath,${dnnl.lib}`] : []),
+      '-ldnnl', '-o', tmp,
+    ];
+    log(`[kdcl] ${cxx} ${link.join(' ')}`);
+    execFileSync(cxx, link, { stdio: ['ignore', 'inherit', 'inherit'] });
   } catch (err) {
     rmSync(tmp, { force: true });
     throw new Error(`compiling the native addon failed (${(err as Error).message.split('\n')[0]})`);
+  } finally {
+    for (const object of objects) rmSync(object, { force: true });
   }
+  writeFileSync(BUILD_INFO_PATH, JSON.stringify({ baseFlags: isa.base, v4Flags: isa.v4, marchOverride: process.env.KDCL_NATIVE_MARCH ?? null }, null, 1));
   // Rename last, so a failed or interrupted build never leaves a half-written addon behind.
   renameSync(tmp, ADDON_PATH);
   log(`[kdcl] native addon built: ${path.relative(process.cwd(), ADDON_PATH)}`);

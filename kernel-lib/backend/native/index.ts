@@ -4,7 +4,7 @@
  * N-API addon on oneDNN that works on those arrays in place. Build the addon with `npm run build:native`.
  */
 import { existsSync } from 'node:fs';
-import type { BackendInfo } from '../index';
+import type { LoadedBackend } from '../types';
 import { tf } from '../../tf';
 import { ADDON_PATH } from './build';
 import { repoRequire } from '../../paths';
@@ -69,7 +69,7 @@ function registerNativeBackend(native: NativeAddon): void {
  */
 export async function loadNativeBackend(
   threads: number,
-): Promise<{ tfBackend: string; version: string; threads: number; details?: BackendInfo['details'] }> {
+): Promise<LoadedBackend> {
   const native = loadAddon();
   const info = native.init(threads);
   registerNativeBackend(native);
@@ -80,6 +80,6 @@ export async function loadNativeBackend(
     tfBackend: NATIVE_BACKEND_NAME,
     version: `oneDNN ${info.onednn}`,
     threads: info.threads,
-    details: { library: `oneDNN ${info.onednn}`, isa: info.isa, nativeKernels: nativeKernelNames(native).length },
+    details: { library: `oneDNN ${info.onednn}`, isa: info.isa, loops: info.loops, nativeKernels: nativeKernelNames(native).length },
   };
 }

@@ -10,7 +10,8 @@ import { poolOf } from './storage';
 
 /** The addon's functions (src/addon.cc). */
 export interface NativeAddon {
-  init(threads: number): { onednn: string; isa: string; threads: number };
+  /** oneDNN version, the ISA oneDNN runs, which build of kdcl's own loops runs (x86-64-v4 or baseline), threads. */
+  init(threads: number): { onednn: string; isa: string; loops: string; threads: number };
   /** pass 0: forward (x, filter -> y); 1: backprop input (dy, filter -> dx); 2: backprop filter (x, dy -> dw). */
   conv2d(pass: 0 | 1 | 2, a: Float32Array, b: Float32Array, out: Float32Array, geometry: Int32Array): string | null;
   /** kind 0: max, 1: average (padding excluded). False if oneDNN has no implementation. */

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "elementwise.h"
 #include "kernels.h"
 
 namespace {
@@ -105,7 +106,7 @@ napi_value guarded(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// init(threads) -> { onednn, isa, threads }
+// init(threads) -> { onednn, isa, loops, threads }
 napi_value Init(napi_env env, napi_callback_info info) {
   Args args(env, info, 1);
   const int threads = kdcl::set_threads(static_cast<int>(args.integer(0)));
@@ -113,6 +114,7 @@ napi_value Init(napi_env env, napi_callback_info info) {
   napi_create_object(env, &result);
   napi_set_named_property(env, result, "onednn", string(env, kdcl::onednn_version()));
   napi_set_named_property(env, result, "isa", string(env, kdcl::cpu_isa()));
+  napi_set_named_property(env, result, "loops", string(env, kdcl::elementwise_level()));
   napi_create_int32(env, threads, &n);
   napi_set_named_property(env, result, "threads", n);
   return result;
