@@ -20,7 +20,7 @@ import {
 
 afterAll(removeTempDirs);
 
-const archive = makeCifarArchive();
+const archive = await makeCifarArchive();
 const archiveMd5 = crypto.createHash('md5').update(archive).digest('hex');
 
 function writeMembers(dir: string, sub = ''): void {

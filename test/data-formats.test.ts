@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DatasetError } from '../kernel-lib/data/common';
 import { JpegEncoder, decodeJpeg, decodeJpegs, jpegHeaderLength } from '../kernel-lib/data/jpeg';
 import { centerCrop, crop, resizeArea, resizeShorterSide } from '../kernel-lib/data/resize';
-import { createTar, extractTarFile, readTarFile, readTarStream } from '../kernel-lib/data/tar';
+import { createTar, extractTarFile, readTarFile, readTarStream } from '../kernel-lib/data/archive';
 import { makeTempDir, patternImage, removeTempDirs } from './data-helpers';
 
 afterAll(removeTempDirs);
@@ -27,7 +27,7 @@ describe('tar', () => {
   ];
 
   it('round-trips files, folders and long (prefix-split) names, whatever the chunking', async () => {
-    const tar = createTar(entries);
+    const tar = await createTar(entries);
     for (const chunkSize of [1, 100, 512, 1 << 20]) {
       const got = [];
       for await (const e of readTarStream(chunked(tar, chunkSize), 'mem.tar')) got.push(e);
@@ -46,14 +46,14 @@ describe('tar', () => {
   it('extracts a .tar.gz and refuses entries that escape the folder', async () => {
     const dir = makeTempDir('tar');
     const archive = path.join(dir, 'a.tar.gz');
-    fs.writeFileSync(archive, zlib.gzipSync(createTar(entries)));
+    fs.writeFileSync(archive, zlib.gzipSync(await createTar(entries)));
     const out = path.join(dir, 'out');
     expect(await extractTarFile(archive, out)).toBe(4);
     expect(fs.readFileSync(path.join(out, 'top', 'a.txt'), 'utf8')).toBe('hello');
     expect(fs.statSync(path.join(out, longName)).size).toBe(1000);
 
     const evil = path.join(dir, 'evil.tar.gz');
-    fs.writeFileSync(evil, zlib.gzipSync(createTar([{ name: '../escape.txt', data: Buffer.from('x') }])));
+    fs.writeFileSync(evil, zlib.gzipSync(await createTar([{ name: '../escape.txt', data: Buffer.from('x') }])));
     const err = await extractTarFile(evil, path.join(dir, 'out2')).catch((e) => e);
     expect(err).toBeInstanceOf(DatasetError);
     expect(err.message).toContain(evil);
@@ -62,7 +62,7 @@ describe('tar', () => {
 
   it('reports truncated and corrupt archives with the file name', async () => {
     const dir = makeTempDir('tar');
-    const tar = createTar(entries);
+    const tar = await createTar(entries);
     const truncated = path.join(dir, 'truncated.tar');
     fs.writeFileSync(truncated, tar.subarray(0, 1500));
     const drain = async (file: string) => {

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { createTar } from '../kernel-lib/data/tar';
+import { createTar } from '../kernel-lib/data/archive';
 import { JpegEncoder } from '../kernel-lib/data/jpeg';
 import { REPO_ROOT } from '../kernel-lib/data/common';
 
@@ -63,10 +63,10 @@ export function cifarMembers(): Record<string, Buffer> {
 }
 
 /** A cifar-100-binary.tar.gz of the generated members, laid out like the official archive. */
-export function makeCifarArchive(): Buffer {
+export async function makeCifarArchive(): Promise<Buffer> {
   const members = cifarMembers();
   return zlib.gzipSync(
-    createTar([
+    await createTar([
       { name: 'cifar-100-binary', type: 'directory' },
       ...Object.entries(members).map(([name, data]) => ({ name: `cifar-100-binary/${name}`, data })),
     ]),

@@ -10,7 +10,7 @@ import { loadTinyImageNet, readTinyImageNetIndex, resolveTinyImageNetRoot } from
 import { DatasetError, resizeArea } from '../kernel-lib/data/index';
 import type { ImageDataset } from '../kernel-lib/data/types';
 import { HAVE_SHARED_TINY_IMAGENET, SHARED_TINY_IMAGENET, makeTempDir, patternImage, removeTempDirs } from './data-helpers';
-import { createTar } from '../kernel-lib/data/tar';
+import { createTar } from '../kernel-lib/data/archive';
 import { JpegEncoder } from '../kernel-lib/data/jpeg';
 
 afterAll(removeTempDirs);
@@ -103,7 +103,7 @@ describe('Tiny ImageNet-200, bad input', () => {
 
 describe('Tiny ImageNet-200 from generated archives in the official layout', () => {
   /** Two classes, 3 train + 2 val images each, split into train and val archives like ../shared's. */
-  function makeArchives(): string {
+  async function makeArchives(): Promise<string> {
     const dir = makeTempDir('tiny-arch');
     const encoder = new JpegEncoder(90);
     const wnids = ['n00000002', 'n00000001'];
@@ -116,13 +116,13 @@ describe('Tiny ImageNet-200 from generated archives in the official layout', () 
       { name: 'tiny-imagenet-200/val/val_annotations.txt', data: Buffer.from(annotations.join('\n') + '\n') },
       ...[0, 1, 2, 3].map((k) => ({ name: `tiny-imagenet-200/val/images/val_${k}.JPEG`, data: jpeg(100 + k) })),
     ];
-    fs.writeFileSync(path.join(dir, 'tiny-imagenet-200-train.tar.gz'), zlib.gzipSync(createTar(train)));
-    fs.writeFileSync(path.join(dir, 'tiny-imagenet-200-val.tar.gz'), zlib.gzipSync(createTar(val)));
+    fs.writeFileSync(path.join(dir, 'tiny-imagenet-200-train.tar.gz'), zlib.gzipSync(await createTar(train)));
+    fs.writeFileSync(path.join(dir, 'tiny-imagenet-200-val.tar.gz'), zlib.gzipSync(await createTar(val)));
     return dir;
   }
 
   it('extracts once into the cache folder, removing abandoned partial extractions, and loads', async () => {
-    const dataDir = makeArchives();
+    const dataDir = await makeArchives();
     const cacheDir = makeTempDir('tiny-cache');
     const abandoned = path.join(cacheDir, 'tiny-imagenet-200-extracted.tmp-999999999-0000');
     fs.mkdirSync(path.join(abandoned, 'tiny-imagenet-200'), { recursive: true });

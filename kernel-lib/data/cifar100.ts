@@ -17,7 +17,7 @@ import path from 'node:path';
 import type { ImageDataset, ImageSplit } from './types';
 import { DatasetError, type LoadOptions, isFile, limitClasses, makeDataset, resolveCacheDir, resolveLog, checkImageSize } from './common';
 import { tempPathFor, writeFileAtomic } from './cache';
-import { readTarFile, safeRelativePath } from './tar';
+import { readTarFile, safeRelativePath } from './archive';
 import { resizeArea } from './resize';
 
 export const CIFAR100_URL = 'https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz';

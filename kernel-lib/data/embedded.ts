@@ -41,7 +41,7 @@ import {
 import { cacheKey, cached, sha256Hex } from './cache';
 import { DECODE_VERSION, JpegEncoder, decodeJpeg, decodeJpegs, jpegHeaderLength } from './jpeg';
 import { resizeArea } from './resize';
-import { readTarFile } from './tar';
+import { readTarFile } from './archive';
 
 export const EMBEDDED_DIR = path.join(REPO_ROOT, 'data', 'embedded');
 const PACK_MAGIC = Buffer.from('KDCLJPK1', 'ascii');

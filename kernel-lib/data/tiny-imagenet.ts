@@ -36,7 +36,7 @@ import {
 import { tempPathFor } from './cache';
 import { decodeJpegSplit } from './jpeg';
 import { resizeArea } from './resize';
-import { extractTarFile } from './tar';
+import { extractTarFile } from './archive';
 
 export const TINY_IMAGENET_ARCHIVES = ['tiny-imagenet-200-train.tar.gz', 'tiny-imagenet-200-val.tar.gz'] as const;
 const NATIVE_SIZE = 64;
