@@ -1,13 +1,13 @@
 /**
  * kdcl: the one entry point notebooks and scripts import.
  *
- *   import { initBackend, loadDataset, createRun } from '../kernel-lib/index';
+ *   import { initBackend, loadDataset, createRun } from './kernel-lib/index';   // notebooks: tslab runs in the checkout's root
  *   await initBackend();
  *   const run = await createRun({ dataset: await loadDataset('embedded'), scenario: 'b0-10', method: 'finetune',
  *                                 backbone: { kind: 'resnet32' }, seed: 1993 });
  *
  * Flat exports: backend, data, models, trainer, method registry and contracts. Namespaced: `losses`, `memory`,
- * `metrics` (e.g. `metrics.confusionMatrix`, `losses.softTargetCrossEntropy`).
+ * `metrics` (e.g. `metrics.confusionMatrix`, `losses.softTargetCE`).
  */
 export { tf } from './tf';
 export { initBackend, backendInfo, describeBackend, BACKEND_NAMES, type BackendInfo, type BackendName, type InitBackendOptions } from './backend/index';
@@ -37,7 +37,7 @@ export {
   rotationLabel,
   Network,
   createNetwork,
-  deriveSeed,
+  variableSeed,
   type BackboneKind,
   type BackboneSpec,
   type ResolvedBackboneSpec,

@@ -2,7 +2,8 @@
  * Notebook 05 (classification bias) in a real client: executed headlessly on the tslab kernel (ci-sized study),
  * served by classic Jupyter Notebook 6 on 127.0.0.1 with a random token, opened in headless Chromium (driven by
  * playwright-core), which must render the charts' SVG outputs (svg.marks) in every section. The screenshot of a
- * rendered chart is kept as evidence: reproductions/evidence/bias-notebook.png. Then one chart's vega-lite bundle is
+ * rendered chart is written to $KDCL_EVIDENCE_DIR (default: a temporary folder, so `npm test` leaves the tree clean;
+ * `npm run evidence` refreshes the copy the repo keeps in reproductions/evidence/). Then one chart's vega-lite bundle is
  * rendered live with vega in the same browser (as JupyterLab would): its task dropdown must switch the task.
  *
  * Skipped, with the reason, without nbclient / tslab, Chromium, classic Notebook or playwright-core. A few minutes
@@ -18,7 +19,7 @@ import { createRequire } from 'node:module';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT, executeNotebook, notebookOutputs, notebookRunner, privateKernelSpec } from '../reproductions/notebook-exec';
 
-const EVIDENCE = path.join(ROOT, 'reproductions', 'evidence', 'bias-notebook.png');
+const EVIDENCE = path.join(path.resolve(process.env.KDCL_EVIDENCE_DIR ?? path.join(os.tmpdir(), 'kdcl-evidence')), 'bias-notebook.png');
 const NOTEBOOK = '05-classification-bias.ipynb';
 
 function findChromium(): string | null {

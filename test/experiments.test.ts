@@ -13,11 +13,10 @@ import type { ImageDataset } from '../kernel-lib/data/types';
 import { classColouredDataset } from './data-helpers';
 import { createRun } from '../kernel-lib/train/index';
 import { createReplayKd } from '../kernel-lib/methods/replay-kd';
-import { createMethod } from '../kernel-lib/methods/registry';
+import { createMethod, methodNames } from '../kernel-lib/methods/registry';
 import {
   EXPERIMENTS,
   EXPERIMENT_NAMES,
-  METHOD_RECIPES,
   PROFILES,
   PROFILE_NAMES,
   REFERENCES,
@@ -31,7 +30,8 @@ import {
   readOutcome,
   runExperiment,
   runOptionsFor,
-  runTraining,
+  runKd,
+  runSettings,
   scaledMemoryOverrides,
   selectRuns,
   sliceDataset,
@@ -98,7 +98,7 @@ describe('experiments and profiles as data', () => {
     expect(main.runs.filter((r) => r.role === 'method')).toHaveLength(20); // 10 methods x 2 scenarios
     expect(new Set(main.runs.map((r) => r.scenario))).toEqual(new Set(['b0-10', 'b50-10']));
     const removal = EXPERIMENTS['kd-removal'];
-    expect(removal.runs.filter((r) => !r.kd).map((r) => r.config)).toEqual(Array(10).fill({ kd: false }));
+    expect(removal.runs.filter((r) => !runKd(r)).map((r) => r.config)).toEqual(Array(10).fill({ kd: false }));
     const standalone = EXPERIMENTS['standalone-kd'];
     expect(standalone.runs.map((r) => r.labels.kdLoss)).toEqual(['ce', 'kl', 'logit-l2', 'feature-l2', 'feature-cosine', 'none']);
     expect(standalone.runs.every((r) => r.method === 'lwf' && r.config.heads === 'per-task')).toBe(true);
@@ -114,7 +114,7 @@ describe('experiments and profiles as data', () => {
         for (const profile of Object.values(PROFILES)) {
           const method = buildMethod(spec, profile, profile.classes ?? 100);
           expect(method.name).toBe(spec.method);
-          expect((method.config as { kd: boolean }).kd).toBe(spec.kd);
+          expect((method.config as { kd: boolean }).kd).toBe(runKd(spec));
           // createRun's options resolve too (backbone, optimiser and schedule specs).
           const options = runOptionsFor(spec, 1993, profile, 'embedded', dataset);
           expect(options.backbone.kind).toBeTruthy();
@@ -126,7 +126,7 @@ describe('experiments and profiles as data', () => {
   it('unknown experiment, profile, dataset and method names get the list of valid names', async () => {
     expect(() => getExperiment('table-9')).toThrow(/valid experiments: main-comparison, kd-removal, standalone-kd, replay-softmax/);
     expect(() => getProfile('huge')).toThrow(/valid profiles: ci, smoke, quick, paper/);
-    expect(() => checkDatasetName('mnist')).toThrow(/valid datasets: embedded, tiny-imagenet, cifar100, imagenet100/);
+    expect(() => checkDatasetName('mnist')).toThrow(/valid datasets: embedded, cifar100, tiny-imagenet, imagenet100/);
     expect(() => selectRuns(EXPERIMENTS['main-comparison'], { methods: ['ewc'] })).toThrow(/unknown method 'ewc'.*valid methods: lwf, lwm/);
     expect(() => selectRuns(EXPERIMENTS['kd-removal'], { scenarios: ['b50-10'] })).toThrow(/valid scenarios: b0-10/);
     const custom = { ...microExperiment(), runs: [{ ...microExperiment().runs[0], method: 'no-such-method' }] };
@@ -161,26 +161,34 @@ describe('experiments and profiles as data', () => {
   });
 
   it("methods' recipes apply as the profile says", () => {
-    const pass = runTraining(PROFILES.smoke, 'pass', PROFILES.smoke.backbone);
+    const settings = (profile: Profile, name: string) => runSettings(profile, createMethod(name), profile.backbone);
+    const pass = settings(PROFILES.smoke, 'pass');
     expect(pass.optimizer).toEqual({ kind: 'adam', lr: 0.001, weightDecay: 2e-4 });
+    expect(pass.initOptimizer).toEqual(pass.optimizer);
     expect(pass.epochs).toBe(PROFILES.smoke.epochs);
-    expect(runTraining(PROFILES.smoke, 'bic', PROFILES.smoke.backbone).optimizer).toEqual(PROFILES.smoke.optimizer);
-    const lucirPaper = runTraining(PROFILES.paper, 'lucir', PROFILES.paper.backbone);
+    expect(pass.batchSize).toBe(PROFILES.smoke.batchSize);
+    expect(settings(PROFILES.smoke, 'bic').optimizer).toEqual(PROFILES.smoke.optimizer);
+    const lucirPaper = settings(PROFILES.paper, 'lucir');
     expect([lucirPaper.initEpochs, lucirPaper.epochs]).toEqual([160, 160]);
     expect(lucirPaper.backbone).toMatchObject({ kind: 'resnet32', lastRelu: false, shortcut: 'projection' });
     // LUCIR's architectural needs apply in small profiles too; the width stays the profile's.
-    expect(runTraining(PROFILES.smoke, 'lucir', PROFILES.smoke.backbone).backbone).toMatchObject({ width: PROFILES.smoke.backbone.width, lastRelu: false });
-    expect(runTraining(PROFILES.paper, 'bic', PROFILES.paper.backbone)).toMatchObject({ initEpochs: 200, epochs: 80 });
+    expect(settings(PROFILES.smoke, 'lucir').backbone).toMatchObject({ width: PROFILES.smoke.backbone.width, lastRelu: false });
+    expect(settings(PROFILES.paper, 'bic')).toMatchObject({ initEpochs: 200, epochs: 80 });
+    // SS-IL keeps its momentum across tasks where the whole recipe applies, not where only its optimiser does.
+    expect(settings(PROFILES.paper, 'ssil').resetOptimizerEachTask).toBe(false);
+    expect(settings(PROFILES.smoke, 'ssil').resetOptimizerEachTask).toBe(true);
   });
 
-  it("knows every method's recipe (each `<NAME>_TRAINING` exported under kernel-lib/methods)", () => {
+  it("attaches every method's exported recipe to the method, with its source", () => {
     const dir = path.join(__dirname, '..', 'kernel-lib', 'methods');
     const exported = fs
       .readdirSync(dir)
       .filter((f) => f.endsWith('.ts'))
-      .flatMap((f) => [...fs.readFileSync(path.join(dir, f), 'utf8').matchAll(/export const ([A-Z0-9]+)_TRAINING\b/g)].map((m) => m[1].toLowerCase()));
+      .flatMap((f) => [...fs.readFileSync(path.join(dir, f), 'utf8').matchAll(/export const ([A-Z0-9]+)_RECIPE\b/g)].map((m) => m[1].toLowerCase()));
     expect(exported.length).toBeGreaterThan(0);
-    expect(Object.keys(METHOD_RECIPES).sort()).toEqual([...new Set(exported)].sort());
+    const withRecipe = methodNames().filter((name) => createMethod(name).recipe);
+    expect(withRecipe.sort()).toEqual([...new Set(exported)].sort());
+    for (const name of withRecipe) expect(createMethod(name).recipe!.source.length, name).toBeGreaterThan(40);
   });
 
   it("slices a dataset to the profile's classes and images per class", () => {

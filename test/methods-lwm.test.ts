@@ -9,7 +9,7 @@ import { initBackend } from '../kernel-lib/backend/index';
 import type { ImageDataset } from '../kernel-lib/data/types';
 import { createMethod } from '../kernel-lib/methods/registry';
 import { createLwm, LWM_DEFAULTS, lwmAttentionLoss, type LwmConfig } from '../kernel-lib/methods/lwm';
-import { headLayout } from '../kernel-lib/methods/lwf';
+import { headLayout } from '../kernel-lib/methods/shared/heads';
 import { attentionDistillation, gradCam } from '../kernel-lib/losses/index';
 import type { LinearHead } from '../kernel-lib/models/index';
 import {

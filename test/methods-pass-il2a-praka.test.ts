@@ -18,16 +18,16 @@ import type { Batch, Method, StepContext, TaskContext, TrainerServices } from '.
 import { createMethod, methodNames } from '../kernel-lib/methods/registry';
 import { createRun, type Run, type RunOptions, type TaskMetrics } from '../kernel-lib/train/index';
 import { createRandom } from '../kernel-lib/train/rng';
-import { learningRateAt, validateScheduleSpec } from '../kernel-lib/train/optim';
+import { learningRateAt, validateScheduleSpec, type ScheduleSpec } from '../kernel-lib/train/optim';
 import { crossEntropy } from '../kernel-lib/losses/index';
 import { LinearHead, mixedClassIndex, type Network } from '../kernel-lib/models/index';
-import { fillStandardNormal, randomInt, sampleBeta, sampleGamma, standardNormal } from '../kernel-lib/methods/sampling';
-import {
-  PASS_ROTATED_HEAD, createPass, passJointOf, rot90, rotateBatch, sampleOldPrototypes, type PassState,
-} from '../kernel-lib/methods/pass';
+import { fillStandardNormal, randomInt, sampleBeta, sampleGamma, standardNormal } from '../kernel-lib/methods/shared/sampling';
+import { PASS_ROTATED_HEAD, createPass, passJointOf, type PassState } from '../kernel-lib/methods/pass';
+import { sampleOldPrototypes } from '../kernel-lib/methods/shared/prototypes';
+import { rot90, rotateBatch } from '../kernel-lib/methods/shared/rotation';
 import { applyClassAug, classAugPlan, createIl2a, IL2A_DEFAULTS, IL2A_MIXUP_HEAD, type Il2aState } from '../kernel-lib/methods/il2a';
 import {
-  createPraka, PRAKA_DEFAULTS, PRAKA_JOINT_HEAD, PRAKA_TRAINING, reminiscencePlan, reminiscentPrototypes, type PrakaState,
+  createPraka, PRAKA_DEFAULTS, PRAKA_JOINT_HEAD, PRAKA_RECIPE, reminiscencePlan, reminiscentPrototypes, type PrakaState,
 } from '../kernel-lib/methods/praka';
 
 // ------------------------------------------------------------------------------------------------------------
@@ -287,12 +287,12 @@ describe('registry and configs', () => {
   });
 
   it("PRAKA's schedule is CosineAnnealingLR(T_max=32): torch's values after k steps, period 64, whatever the epochs", () => {
-    const schedule = PRAKA_TRAINING.schedule;
+    const schedule = PRAKA_RECIPE.schedule!;
     expect(schedule).toEqual({ kind: 'cosine', tMax: 32, offset: 1 });
     expect(() => validateScheduleSpec(schedule, 'schedule')).not.toThrow();
-    const lr = PRAKA_TRAINING.optimizer.lr;
+    const lr = PRAKA_RECIPE.optimizer!.lr;
     // Epoch e trains after e + 1 scheduler steps (jointSSL.py steps at the start of each epoch).
-    const atStep = { ...schedule, offset: 0 };
+    const atStep = { ...schedule, offset: 0 } as ScheduleSpec;
     for (const e of [0, 15, 31, 63]) expect(learningRateAt(schedule, lr, e, 100)).toBe(learningRateAt(atStep, lr, e + 1, 100));
     // lr (1 + cos(pi k / 32)) / 2 by hand: 1 at k = 0, 1/2 at 16, 0 at 32, rising again to 1 at 64.
     const byHand: [number, number][] = [

@@ -18,7 +18,7 @@ afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 const CHILD = `
 import { createHash } from 'node:crypto';
 import { initBackend, createRun, createMethod, loadDataset, losses } from ${JSON.stringify(path.join(repo, 'kernel-lib/index.ts'))};
-import { expandLinearHead } from ${JSON.stringify(path.join(repo, 'kernel-lib/methods/finetune.ts'))};
+import { expandLinearHead } from ${JSON.stringify(path.join(repo, 'kernel-lib/methods/shared/heads.ts'))};
 
 const [mode, dir] = process.argv.slice(2);
 await initBackend({ log: false });

@@ -10,7 +10,8 @@ import { tf } from '../kernel-lib/tf';
 import { initBackend, loadDataset, type ImageDataset, type ImageSplit } from '../kernel-lib/index';
 import type { LossTerms, Method, StepContext } from '../kernel-lib/methods/types';
 import { createMethod, methodNames } from '../kernel-lib/methods/registry';
-import { createFinetune, expandLinearHead } from '../kernel-lib/methods/finetune';
+import { createFinetune } from '../kernel-lib/methods/finetune';
+import { expandLinearHead } from '../kernel-lib/methods/shared/heads';
 import { crossEntropy } from '../kernel-lib/losses/classification';
 import {
   createRun,

@@ -213,7 +213,7 @@ export async function runBiasStudy(models: StudyModel[], options: RunBiasStudyOp
     await initBackend({ log: false });
     dataset ??= await loadExperimentDataset('embedded', profile);
     const perTask = settings.classes / settings.tasks;
-    const spec: RunSpec = { id: label, method: model.method, config: model.config ?? {}, scenario: 'b0-10', kd: true, labels: {}, role: 'method' };
+    const spec: RunSpec = { id: label, method: model.method, config: model.config ?? {}, scenario: 'b0-10', labels: {}, role: 'method' };
     const run = await createRun({
       ...runOptionsFor(spec, settings.seed, profile, 'embedded', dataset),
       scenario: { initial: perTask, increment: perTask },

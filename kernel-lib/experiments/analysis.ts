@@ -5,8 +5,8 @@
  */
 import * as aq from 'arquero';
 import type { ChartSpec } from '../viz/charts';
-import { KD_LOSS_LABELS, METHOD_LABELS, type ExperimentDefinition } from './experiments';
-import type { RunResult } from './runner';
+import { KD_LOSS_LABELS, METHOD_LABELS, runKd, type ExperimentDefinition } from './experiments';
+import type { RunResult } from './results';
 
 const percent = (x: number | null | undefined): number | null => (x === null || x === undefined || !Number.isFinite(x) ? null : Math.round(x * 10000) / 100);
 
@@ -97,7 +97,7 @@ export function experimentTable(experiment: ExperimentDefinition, runs: RunResul
   const columns: string[] = [ROW_HEADER[experiment.name]];
   // Rows and columns in the experiment's declared run order, so tables read the same with partial results.
   for (const spec of experiment.runs) {
-    const { row, group } = layout(experiment, spec);
+    const { row, group } = layout(experiment, { ...spec, kd: runKd(spec) });
     if (!rows.has(row)) rows.set(row, { [ROW_HEADER[experiment.name]]: row });
     for (const [name] of metrics) if (!columns.includes(`${group}${name}`)) columns.push(`${group}${name}`);
   }
@@ -296,7 +296,7 @@ function curvesChart(experiment: ExperimentDefinition, runs: RunResult[]): Chart
 
 /** AIA and last accuracy per row of the experiment's table, bars grouped by its variant (scenario, KD, softmax). */
 function barsChart(experiment: ExperimentDefinition, runs: RunResult[]): ChartSpec {
-  const order = [...new Set(experiment.runs.map((r) => layout(experiment, r).row))];
+  const order = [...new Set(experiment.runs.map((r) => layout(experiment, { ...r, kd: runKd(r) }).row))];
   const values = summaries(runs).flatMap((s) => {
     const { row, group } = layout(experiment, s.first);
     const variant = group.trim() || 'all';

@@ -15,6 +15,7 @@ export {
   SCENARIO_NAMES,
   SURVEY_METHODS,
   getExperiment,
+  runKd,
   selectRuns,
   validateExperiment,
   type Claim,
@@ -35,7 +36,7 @@ export {
   type Profile,
   type ProfileName,
 } from './profiles';
-export { METHOD_RECIPES, runTraining, type RunTraining, type TrainingRecipe } from './recipes';
+export { profileSettings, runSettings, type RunSettings } from './settings';
 export { DATA_INSTRUCTIONS, MissingDataError, loadExperimentDataset, sliceDataset, type DatasetLoader } from './dataset';
 export {
   buildMethod,

@@ -1,8 +1,8 @@
 /**
  * Profiles: how big a reproduction is, as data. A profile picks the dataset slice, the backbone, the epochs and
  * the optimiser; the experiment (experiments.ts) picks the methods and scenarios. Method-specific paper settings
- * (e.g. LUCIR's 160 epochs, PASS's Adam) come from the methods' own `<NAME>_TRAINING` recipes, as far as the
- * profile's `methodRecipes` says (all of it in the paper profile, the optimiser only in the small ones).
+ * (e.g. LUCIR's 160 epochs, PASS's Adam) come from the methods' own recipes (`Method.recipe`), as far as the
+ * profile's `recipeFields` says (all of them in the paper profile, the optimiser only in the small ones).
  *
  *   ci     a few seconds per run: 20 classes, 10 training images each, one epoch (tests, the notebook CI test)
  *   smoke  minutes: the embedded dataset subsampled per class, a narrow ResNet-32, a few epochs
@@ -12,9 +12,11 @@
  */
 import type { BackboneSpec } from '../models/index';
 import type { OptimizerSpec, ScheduleSpec } from '../train/optim';
+import { OPTIMIZER_FIELDS, RECIPE_FIELDS, type RecipeField } from '../train/settings';
 
-export const DATASET_NAMES = ['embedded', 'tiny-imagenet', 'cifar100', 'imagenet100'] as const;
-export type DatasetName = (typeof DATASET_NAMES)[number];
+import { DATASET_NAMES, type DatasetName } from '../data/index';
+
+export { DATASET_NAMES, type DatasetName };
 
 export const PROFILE_NAMES = ['ci', 'smoke', 'quick', 'paper'] as const;
 export type ProfileName = (typeof PROFILE_NAMES)[number];
@@ -52,13 +54,13 @@ export interface Profile {
    */
   memoryScale: number;
   /**
-   * How much of each method's own paper recipe (`<NAME>_TRAINING` in its file) replaces the profile's training
-   * options: 'all' (optimiser, schedule, epochs, batch size: the paper profile), 'optimizer' (the method's optimiser
-   * kind, learning rate and weight decay, e.g. Adam 1e-3 for PASS / IL2A / PRAKA, with the profile's epochs and
-   * schedule shape), or 'none'. A recipe's architectural backbone fields (lastRelu, shortcut) apply in every case:
-   * the method needs them (LUCIR refuses a backbone with the last ReLU).
+   * The fields of a method's recipe (`Method.recipe`, train/settings.ts) that replace the profile's own settings
+   * (experiments/settings.ts applies them): every field in the paper profile; the optimiser (kind, learning rate,
+   * weight decay, e.g. Adam 1e-3 for PASS / IL2A / PRAKA) in the small ones, with the profile's epochs, schedule
+   * shape and batch size. A recipe's architectural backbone fields (lastRelu, shortcut) apply in every case: the
+   * method needs them (LUCIR refuses a backbone with the last ReLU).
    */
-  methodRecipes: 'all' | 'optimizer' | 'none';
+  recipeFields: readonly RecipeField[];
   /**
    * Per-method config overrides (extra stages' epochs, mostly), validated by the method's config (an unknown key
    * fails with the valid keys listed).
@@ -106,7 +108,7 @@ export const PROFILES: Record<ProfileName, Profile> = {
     seeds: [1993],
     // 2000 x 0.5 x 20/100 = 200 exemplars: 10 per class at the end, the least BiC's 9:1 split needs.
     memoryScale: 0.5,
-    methodRecipes: 'optimizer',
+    recipeFields: OPTIMIZER_FIELDS,
     methodOverrides: SHORT_EXTRA_STAGES(1),
     excludeMethods: [],
     expectedTime: 'seconds per run',
@@ -136,7 +138,7 @@ export const PROFILES: Record<ProfileName, Profile> = {
     // A quarter of the paper's budget, scaled to 40 classes: 200 in total or 5 per class (20 x 0.25), 5 per class
     // at the end either way; BiC holds out 20% instead of 10% so each class keeps a validation exemplar.
     memoryScale: 0.25,
-    methodRecipes: 'optimizer',
+    recipeFields: OPTIMIZER_FIELDS,
     // IL2A: one class-mixup pairing per batch instead of 4 (each pairing adds a batch-sized forward/backward).
     methodOverrides: { ...SHORT_EXTRA_STAGES(2), bic: { biasEpochs: 2, validationRatio: 0.2 }, il2a: { mixTimes: 1 } },
     excludeMethods: ['joint'],
@@ -162,7 +164,7 @@ export const PROFILES: Record<ProfileName, Profile> = {
     schedule: { kind: 'cosine' },
     seeds: [1993],
     memoryScale: 1,
-    methodRecipes: 'optimizer',
+    recipeFields: OPTIMIZER_FIELDS,
     methodOverrides: SHORT_EXTRA_STAGES(10),
     excludeMethods: [],
     expectedTime: 'about 1-2 h per experiment on 2 cores',
@@ -194,7 +196,7 @@ export const PROFILES: Record<ProfileName, Profile> = {
     schedule: { kind: 'multistep', milestones: [40, 70], gamma: 0.1 },
     seeds: [1993],
     memoryScale: 1,
-    methodRecipes: 'all',
+    recipeFields: RECIPE_FIELDS,
     methodOverrides: {},
     excludeMethods: [],
     expectedTime: 'GPU hours',

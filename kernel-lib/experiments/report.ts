@@ -139,7 +139,7 @@ export async function writeReport(outcome: ExperimentOutcome, options: ReportOpt
     '## Caveats',
     '',
     `- Profile \`${profile.name}\`: ${profile.description} Numbers at this scale show the pipeline and the direction of effects, not the published accuracies.`,
-    `- Exemplar budgets scaled by ${profile.memoryScale} (profile memoryScale); method recipes applied: ${profile.methodRecipes}.`,
+    `- Exemplar budgets scaled by ${profile.memoryScale} (profile memoryScale); recipe fields taken from each method's recipe: ${profile.recipeFields.join(', ')}.`,
     ...(results.excluded?.length ? [`- Left out at this profile: ${results.excluded.map((m) => METHOD_LABELS[m] ?? m).join(', ')} (profile excludeMethods; run them with --methods).`] : []),
     `- Class order: seed 1993 permutation (PyCIL's); seeds: ${profile.seeds.join(', ')}.`,
     `- The claim's source is stated above; the survey's own table values are not available in this repository.`,

@@ -17,75 +17,20 @@ import path from 'node:path';
 import type * as aq from 'arquero';
 import { backendInfo, initBackend } from '../backend/index';
 import type { ImageDataset } from '../data/types';
-import { createMethod, methodNames } from '../methods/registry';
+import { createMethod, methodDefaults, methodNames } from '../methods/registry';
 import type { Method } from '../methods/types';
 import { repoRoot } from '../paths';
 import { createRun, type ProgressEvent, type RunMetrics, type RunOptions } from '../train/index';
 import { writeFileAtomic } from '../train/checkpoint';
 import { curvesTable, experimentTable, runsTable, verdict } from './analysis';
 import { loadExperimentDataset, type DatasetLoader } from './dataset';
-import { getExperiment, selectRuns, type ExperimentDefinition, type RunSpec } from './experiments';
+import { getExperiment, runKd, selectRuns, type ExperimentDefinition, type RunSpec } from './experiments';
 import { backboneFor, checkDatasetName, getProfile, validateProfile, type DatasetName, type Profile } from './profiles';
-import { runTraining } from './recipes';
+import { runSettings } from './settings';
+import type { ExperimentResults, RunResult } from './results';
+import { failedResult, finishedResult, summarise } from './run-result';
 
-/** One finished (or failed) run. Accuracies are fractions in [0, 1]. */
-export interface RunResult {
-  /** `<spec id>_s<seed>`. */
-  id: string;
-  specId: string;
-  experiment: string;
-  method: string;
-  scenario: string;
-  kd: boolean;
-  labels: Record<string, string>;
-  role: RunSpec['role'];
-  seed: number;
-  status: 'done' | 'failed';
-  error?: string;
-  /** Average incremental accuracy (first task included), last accuracy, FACIL forgetting, BWT. */
-  aia: number | null;
-  last: number | null;
-  forgetting: number | null;
-  bwt: number | null;
-  /** Accuracy on all seen classes after each task, and the number of classes seen then. */
-  accuracies: number[];
-  seenClasses: number[];
-  /** acc[t][j]: after task t, on task j's classes. */
-  accuracyMatrix: number[][];
-  /** 'method' when the primary accuracy is the method's own classifier (iCaRL's NME), else 'cnn'. */
-  primary: 'cnn' | 'method';
-  /** The CNN (logit arg-max) numbers, when they differ from the primary ones. */
-  cnn: { aia: number; last: number; accuracies: number[] } | null;
-  /** Method config actually used, and the training options. */
-  methodConfig: Record<string, unknown>;
-  training: Record<string, unknown>;
-  scenarioShape: { numClasses: number; initial: number; increment: number; tasks: number };
-  configHash: string;
-  /** Wall seconds of this run in this session (resumed tasks not counted), and CPU seconds of the process then. */
-  seconds: number;
-  cpuSeconds: number;
-  trainSeconds: number;
-  resumedTasks: number;
-}
-
-export interface ExperimentResults {
-  kind: 'kdcl-experiment-results';
-  version: 1;
-  experiment: string;
-  surveyTable: string;
-  profile: string;
-  dataset: string;
-  backend: string;
-  createdAt: string;
-  /** Wall and process CPU seconds of this session (resumed work not counted). */
-  seconds: number;
-  cpuSeconds: number;
-  profileSettings: Profile;
-  datasetShape: { classes: number; trainImages: number; testImages: number; imageSize: [number, number] };
-  /** Methods of the experiment left out by the profile (excludeMethods). */
-  excluded: string[];
-  runs: RunResult[];
-}
+export type { ExperimentResults, RunResult } from './results';
 
 export type RunnerEvent =
   | { type: 'run-start'; index: number; total: number; run: RunSpec; seed: number; resumedTasks: number; tasks: number }
@@ -167,95 +112,14 @@ export function buildMethod(spec: RunSpec, profile: Profile, classes: number): M
     throw new Error(`unknown method '${spec.method}'; valid methods: ${methodNames().join(', ')}`);
   }
   const overrides = { ...(profile.methodOverrides[spec.method] ?? {}), ...spec.config };
-  const draft = createMethod(spec.method, overrides);
-  const memory = scaledMemoryOverrides(draft.config as Record<string, unknown>, profile.memoryScale, classes);
-  return Object.keys(memory).length ? createMethod(spec.method, { ...overrides, ...memory }) : draft;
+  const memory = scaledMemoryOverrides({ ...methodDefaults(spec.method), ...overrides }, profile.memoryScale, classes);
+  return createMethod(spec.method, { ...overrides, ...memory });
 }
 
-/** createRun's options for a run (without checkpointing and display). */
+/** createRun's options for a run (without checkpointing and display): the method and its resolved settings. */
 export function runOptionsFor(spec: RunSpec, seed: number, profile: Profile, datasetName: DatasetName, dataset: ImageDataset): RunOptions {
-  const training = runTraining(profile, spec.method, backboneFor(profile, datasetName));
-  return {
-    dataset,
-    scenario: spec.scenario,
-    method: buildMethod(spec, profile, dataset.classNames.length),
-    seed,
-    ...training,
-  };
-}
-
-function finite(x: number): number | null {
-  return Number.isFinite(x) ? x : null;
-}
-
-function summarise(spec: RunSpec, seed: number, experiment: string, metrics: RunMetrics, extra: Partial<RunResult>): RunResult {
-  const primary = metrics.tasks.some((t) => t.fromMethod) ? 'method' : 'cnn';
-  const cnn = primary === 'method' && metrics.cnnSummary
-    ? { aia: metrics.cnnSummary.aia, last: metrics.cnnSummary.last, accuracies: metrics.cnnSteps.map((s) => s.accuracy) }
-    : null;
-  return {
-    id: `${spec.id}_s${seed}`,
-    specId: spec.id,
-    experiment,
-    method: spec.method,
-    scenario: spec.scenario,
-    kd: spec.kd,
-    labels: spec.labels,
-    role: spec.role,
-    seed,
-    status: 'done',
-    aia: finite(metrics.aia),
-    last: finite(metrics.last),
-    forgetting: finite(metrics.forgetting),
-    bwt: finite(metrics.bwt),
-    accuracies: metrics.steps.map((s) => s.accuracy),
-    seenClasses: metrics.steps.map((s) => s.seenClasses),
-    accuracyMatrix: metrics.accuracyMatrix,
-    primary,
-    cnn,
-    methodConfig: {},
-    training: {},
-    scenarioShape: { numClasses: 0, initial: 0, increment: 0, tasks: metrics.totalTasks },
-    configHash: '',
-    seconds: 0,
-    cpuSeconds: 0,
-    trainSeconds: metrics.tasks.reduce((s, t) => s + t.seconds, 0),
-    resumedTasks: 0,
-    ...extra,
-  };
-}
-
-function failedResult(spec: RunSpec, seed: number, experiment: string, error: unknown): RunResult {
-  return {
-    id: `${spec.id}_s${seed}`,
-    specId: spec.id,
-    experiment,
-    method: spec.method,
-    scenario: spec.scenario,
-    kd: spec.kd,
-    labels: spec.labels,
-    role: spec.role,
-    seed,
-    status: 'failed',
-    error: error instanceof Error ? error.message : String(error),
-    aia: null,
-    last: null,
-    forgetting: null,
-    bwt: null,
-    accuracies: [],
-    seenClasses: [],
-    accuracyMatrix: [],
-    primary: 'cnn',
-    cnn: null,
-    methodConfig: {},
-    training: {},
-    scenarioShape: { numClasses: 0, initial: 0, increment: 0, tasks: 0 },
-    configHash: '',
-    seconds: 0,
-    cpuSeconds: 0,
-    trainSeconds: 0,
-    resumedTasks: 0,
-  };
+  const method = buildMethod(spec, profile, dataset.classNames.length);
+  return { dataset, scenario: spec.scenario, method, seed, ...runSettings(profile, method, backboneFor(profile, datasetName)) };
 }
 
 const pct = (x: number | null) => (x === null ? '  n/a' : `${(100 * x).toFixed(1)}%`);
@@ -265,16 +129,6 @@ function safeBackend(): string {
     return backendInfo().name;
   } catch {
     return 'unknown';
-  }
-}
-
-/** The result a finished run recorded, if it is for the same configuration (else null: the run is summarised anew). */
-function finishedResult(file: string, configHash: string): RunResult | null {
-  try {
-    const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as RunResult;
-    return saved.status === 'done' && saved.configHash === configHash ? saved : null;
-  } catch {
-    return null;
   }
 }
 
@@ -388,10 +242,7 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Expe
           const scenarioTasks = run.state.tasks;
           result = summarise(spec, seed, experiment.name, metrics, {
             methodConfig: method.config as Record<string, unknown>,
-            training: {
-              backbone: base.backbone, initEpochs: base.initEpochs, epochs: base.epochs, batchSize: base.batchSize,
-              initOptimizer: base.initOptimizer, optimizer: base.optimizer, initSchedule: base.initSchedule, schedule: base.schedule,
-            },
+            training: run.state.settings as unknown as Record<string, unknown>,
             scenarioShape: {
               numClasses: scenarioTasks[scenarioTasks.length - 1].end,
               initial: scenarioTasks[0].end,

@@ -12,3 +12,4 @@ export { herdingSelection, randomSelection } from './selection';
 export { ExemplarMemory, type ExemplarMemoryJSON, type SelectionSources, exemplarsPerClass } from './exemplar-memory';
 export { type CovarianceStack, classCovariances, classMeans, covarianceTensor, nmeClassMeans, prototypeRadius } from './prototypes';
 export { nmePredict, nmeScores } from './nme';
+export { type PrototypeStore, appendClassMeans, storedPrototypes } from './prototype-store';

@@ -31,9 +31,8 @@ import { softTargetCE } from '../losses/distillation';
 import { BiasLayer, type LogitRange } from '../models/heads';
 import { resolveMethodConfig } from '../train/method-config';
 import { shuffleInPlace } from '../train/rng';
-import type { StageOptions } from '../train/run';
-import { expandLinearHead } from './finetune';
-import { kdTerm, type Method, type MemoryPolicy, type StepContext, type TaskContext, type TrainingData } from './types';
+import { expandLinearHead } from './shared/heads';
+import { kdTerm, type Method, type MemoryPolicy, type StepContext, type TaskContext, type TrainingData, type TrainLoopOptions } from './types';
 
 export interface BicConfig {
   kd: boolean;
@@ -197,7 +196,7 @@ export function createBic(overrides: Partial<BicConfig> = {}): Method<BicConfig>
       const fixed = corrections(ctx).filter((c) => c.end <= ctx.task.start);
       const layer = new BiasLayer(range);
       try {
-        const stage: StageOptions = {
+        const stage: TrainLoopOptions = {
           stage: 'bic-bias',
           data: validation,
           epochs: config.biasEpochs,

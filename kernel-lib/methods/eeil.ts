@@ -36,9 +36,10 @@ import { tf } from '../tf';
 import { crossEntropy, softTargetCE } from '../losses/index';
 import { Network } from '../models/index';
 import { resolveMethodConfig } from '../train/method-config';
-import { expandLinearHead } from './finetune';
-import { memoryIndices, replayMemoryPolicy, type ReplayMemoryConfig } from './icarl';
-import { checkTemperature, checkWeight, columns, weightedKdTerm } from './lwf';
+import { checkTemperature, checkWeight } from './shared/config-checks';
+import { weightedKdTerm } from './shared/distillation-terms';
+import { columns, expandLinearHead } from './shared/heads';
+import { memoryIndices, replayMemoryPolicy, type ReplayMemoryConfig } from './shared/replay-memory';
 import { kdTerm, type LossTerms, type Method, type NetworkLike, type StepContext, type TaskContext, type TrainingData } from './types';
 
 export interface EeilConfig extends ReplayMemoryConfig {

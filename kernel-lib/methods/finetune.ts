@@ -8,10 +8,9 @@
  *
  * KD removal: there is no KD term (`kdTerms` is empty); `kd: false` changes nothing.
  */
-import { tf } from '../tf';
-import { crossEntropy } from '../losses/classification';
-import { LinearHead } from '../models/index';
-import type { Method, NetworkLike, StepContext, TaskContext } from './types';
+import type { Method, StepContext, TaskContext } from './types';
+import { expandLinearHead } from './shared/heads';
+import { rangeCrossEntropy } from './shared/classification-terms';
 import { resolveMethodConfig } from '../train/method-config';
 
 export interface FinetuneConfig {
@@ -21,25 +20,6 @@ export interface FinetuneConfig {
 }
 
 export const FINETUNE_DEFAULTS: FinetuneConfig = { kd: true, ceOver: 'seen' };
-
-/** Grows an expandable linear head to `classes` outputs (new outputs get nn.Linear's default init). */
-export function expandLinearHead(net: NetworkLike, classes: number, method: string): void {
-  const head = net.head;
-  if (!(head instanceof LinearHead)) {
-    throw new Error(`${method}: expects the expandable LinearHead, got head '${head.kind}'`);
-  }
-  if (head.outputs < classes) head.addClasses(classes - head.outputs);
-}
-
-/** CE over logits [start, end) of the network's output, labels shifted to that range. */
-export function rangeCrossEntropy(step: StepContext, start: number, end: number): tf.Scalar {
-  return tf.tidy(() => {
-    const logits = step.student().logits;
-    const slice = logits.slice([0, start], [-1, end - start]) as tf.Tensor2D;
-    const labels = start === 0 ? step.batch.y : (tf.sub(step.batch.y, start) as tf.Tensor1D);
-    return crossEntropy(slice, labels);
-  });
-}
 
 export function createFinetune(overrides: Partial<FinetuneConfig> = {}): Method<FinetuneConfig> {
   const config = resolveMethodConfig('finetune', FINETUNE_DEFAULTS, overrides);

@@ -16,8 +16,8 @@
  *
  * Memory (trainer, per `memory`): herding on L2-normalised features (paper Alg. 4), fixed total K = 2000 by
  * default, the old classes' share shrinking as classes arrive (Alg. 5; paper Sec. 4 "K = 2000"; PyCIL
- * exps/icarl.json memory_size 2000 with fixed_memory false; the survey reports PyCIL-style CIFAR-100 runs, and
- * issue 4 allows "20 per class, or 2000 in total"). `memory: { selection: 'herding', perClass: 20 }` gives
+ * exps/icarl.json memory_size 2000 with fixed_memory false; the survey reports PyCIL-style CIFAR-100 runs, with
+ * "20 per class, or 2000 in total" as the usual budgets). `memory: { selection: 'herding', perClass: 20 }` gives
  * PyCIL's fixed_memory setting and the survey's replay experiments' (Table 5) "20 per class".
  *
  * Evaluation: `predict` is the NME classifier (paper Alg. 1): class means of the L2-normalised eval-mode features of
@@ -36,15 +36,10 @@ import { tf } from '../tf';
 import { bceWithLogits, icarlTargets } from '../losses/index';
 import { nmeClassMeans, nmeScores, type FeatureMatrix } from '../memory/index';
 import { resolveMethodConfig } from '../train/method-config';
-import { expandLinearHead } from './finetune';
-import { columns } from './lwf';
+import type { TrainingRecipe } from '../train/settings';
+import { columns, expandLinearHead } from './shared/heads';
+import { memoryIndices, replayMemoryPolicy, type ReplayMemoryConfig } from './shared/replay-memory';
 import { kdTerm, type MemoryPolicy, type Method, type StepContext, type TaskContext } from './types';
-
-/** Exemplar memory option shared by the replay methods here (iCaRL, EEIL). */
-export interface ReplayMemoryConfig {
-  /** Selection rule and budget: { selection, total } (shared by all seen classes) or { selection, perClass }. */
-  memory: MemoryPolicy;
-}
 
 export interface IcarlConfig extends ReplayMemoryConfig {
   kd: boolean;
@@ -57,48 +52,15 @@ export const ICARL_DEFAULTS: IcarlConfig = {
   memory: { selection: 'herding', total: 2000 },
 };
 
-/**
- * iCaRL's own training recipe (for kernel-lib/experiments' recipes): paper Sec. 4 (CIFAR-100: "70 epochs ... learning
- * rate starts at 2.0 and is divided by 5 after 49 and 63 epochs", weight decay 1e-5, batch 128); momentum 0.9 as the
- * original code (srebuffi/iCaRL main_resnet_tf.py) and PyCIL models/icarl.py (commit 04d2e8a: lrate 2.0, milestones
- * [49, 63], decay 0.2, weight_decay 1e-5). The large rate matches the small scale of the element-mean BCE.
- */
-export const ICARL_TRAINING = {
+/** The method's own training recipe (Method.recipe); `source` says where each number comes from. */
+export const ICARL_RECIPE: TrainingRecipe = {
   optimizer: { kind: 'sgd', lr: 2.0, momentum: 0.9, weightDecay: 1e-5 },
   schedule: { kind: 'multistep', milestones: [49, 63], gamma: 0.2 },
   epochs: 70,
   batchSize: 128,
-} as const;
-
-/** The config's MemoryPolicy, checked: herding or random, and exactly one of total / perClass, a positive integer. */
-export function replayMemoryPolicy(method: string, config: ReplayMemoryConfig): MemoryPolicy {
-  const policy = config.memory as Partial<MemoryPolicy> | null;
-  const budgets = policy ? (['total', 'perClass'] as const).filter((k) => policy[k] !== undefined) : [];
-  const size = budgets.length === 1 ? policy![budgets[0]] : undefined;
-  if (!policy || (policy.selection !== 'herding' && policy.selection !== 'random') || budgets.length !== 1 || !Number.isInteger(size) || size! < 1) {
-    throw new Error(
-      `${method}: memory must be { selection: 'herding' | 'random', total: n } (a budget shared by all seen classes) or ` +
-        `{ selection, perClass: n } (n per class), n a positive integer; got ${JSON.stringify(config.memory)}`,
-    );
-  }
-  return budgets[0] === 'total' ? { selection: policy.selection, total: size! } : { selection: policy.selection, perClass: size! };
-}
-
-/** Training indices in the memory for classes [start, end), class by class. */
-export function memoryIndices(memory: Map<number, Int32Array>, start: number, end: number): Int32Array {
-  const parts: Int32Array[] = [];
-  for (let c = start; c < end; c++) {
-    const indices = memory.get(c);
-    if (indices) parts.push(indices);
-  }
-  const out = new Int32Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
-}
+  source:
+    'iCaRL\'s own training recipe: paper Sec. 4 (CIFAR-100: "70 epochs ... learning rate starts at 2.0 and is divided by 5 after 49 and 63 epochs", weight decay 1e-5, batch 128); momentum 0.9 as the original code (srebuffi/iCaRL main_resnet_tf.py) and PyCIL models/icarl.py (commit 04d2e8a: lrate 2.0, milestones [49, 63], decay 0.2, weight_decay 1e-5). The large rate matches the small scale of the element-mean BCE.',
+};
 
 const MEANS_KEY = 'icarlClassMeans';
 
@@ -156,6 +118,7 @@ export function createIcarl(overrides: Partial<IcarlConfig> = {}): Method<IcarlC
   const config = resolveMethodConfig(name, ICARL_DEFAULTS, overrides);
   return {
     name,
+    recipe: ICARL_RECIPE,
     config,
     kdTerms: ['kd'],
     memory: replayMemoryPolicy(name, config),

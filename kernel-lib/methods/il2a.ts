@@ -27,22 +27,22 @@
  * - Feature KD (IL2A.py `_compute_loss`): `torch.dist(feature, feature_old, 2)` on the class-augmented batch
  *   (real and mixed images), weight `kd_weight` = 10.
  *
- * Training recipe: IL2A_TRAINING below (Adam, lr 1e-3, weight decay 2e-4, StepLR(45, 0.1), 101 epochs, batch 64).
+ * Training recipe: IL2A_RECIPE below (Adam, lr 1e-3, weight decay 2e-4, StepLR(45, 0.1), 101 epochs, batch 64).
  *
  * KD removal (`kd: false`): `kdTerms = ['feature-kd']`; the feature-L2 term is exactly 0. Class augmentation and
  * the semantic augmentation of prototypes are unchanged.
  */
 import { tf } from '../tf';
 import { crossEntropy, featureL2, isdaLogits } from '../losses/index';
-import { classCovariances } from '../memory/index';
-import { LinearHead, createAuxHead, deriveSeed, mixedClassIndex } from '../models/index';
+import { appendClassMeans, classCovariances, storedPrototypes, type PrototypeStore } from '../memory/index';
+import { LinearHead, createAuxHead, variableSeed, mixedClassIndex } from '../models/index';
 import { resolveMethodConfig } from '../train/method-config';
+import type { TrainingRecipe } from '../train/settings';
 import { shuffleInPlace } from '../train/rng';
-import { sampleBeta, type Uniform } from './sampling';
-import { expandLinearHead } from './finetune';
-import {
-  type PrototypeStore, appendClassMeans, checkPrototypeConfig, currentTaskFeatures, sampleOldPrototypes, storedPrototypes, zeroTerm,
-} from './pass';
+import { checkPrototypeConfig } from './shared/config-checks';
+import { expandLinearHead } from './shared/heads';
+import { currentTaskFeatures, sampleOldPrototypes, zeroTerm } from './shared/prototypes';
+import { sampleBeta, type Uniform } from './shared/sampling';
 import { kdTerm, type Batch, type Method, type StepContext, type TaskContext } from './types';
 
 /** Aux head of the current task's virtual (mixed-pair) classes. */
@@ -79,17 +79,15 @@ export const IL2A_DEFAULTS: Il2aConfig = {
   lambdaMax: 0.6,
 };
 
-/**
- * The official training recipe (IL2A cifar/main.py defaults, cifar/IL2A.py `train`), to pass to createRun: Adam
- * (lr 0.001, weight_decay 2e-4), 101 epochs per task, batch 64, StepLR(step_size 45, gamma 0.1) stepped after
- * each epoch (decays from epochs 45 and 90).
- */
-export const IL2A_TRAINING = {
+/** The method's own training recipe (Method.recipe); `source` says where each number comes from. */
+export const IL2A_RECIPE: TrainingRecipe = {
   optimizer: { kind: 'adam', lr: 0.001, weightDecay: 2e-4 },
   schedule: { kind: 'multistep', milestones: [45, 90], gamma: 0.1 },
   epochs: 101,
   batchSize: 64,
-} as const;
+  source:
+    'The official training recipe (IL2A cifar/main.py defaults, cifar/IL2A.py `train`): Adam (lr 0.001, weight_decay 2e-4), 101 epochs per task, batch 64, StepLR(step_size 45, gamma 0.1) stepped after each epoch (decays from epochs 45 and 90).',
+};
 
 /** What IL2A keeps in the checkpointed method state. */
 export interface Il2aState extends PrototypeStore {
@@ -187,6 +185,7 @@ export function createIl2a(overrides: Partial<Il2aConfig> = {}): Method<Il2aConf
 
   return {
     name: 'il2a',
+    recipe: IL2A_RECIPE,
     config,
     kdTerms: ['feature-kd'],
     memory: null,
@@ -194,7 +193,7 @@ export function createIl2a(overrides: Partial<Il2aConfig> = {}): Method<Il2aConf
     beforeTask(ctx: TaskContext) {
       expandLinearHead(ctx.net, ctx.seenClasses, 'il2a');
       const classes = ctx.task.end - ctx.task.start;
-      const seed = deriveSeed(ctx.seed, `il2a/class-mixup/${ctx.task.index}`);
+      const seed = variableSeed(ctx.seed, `il2a/class-mixup/${ctx.task.index}`);
       ctx.net.setAux(IL2A_MIXUP_HEAD, createAuxHead('class-mixup', { featureDim: ctx.net.featureDim, classes, seed }));
     },
 

@@ -6,7 +6,8 @@
  * KD removal: there is no KD term; `kd: false` changes nothing.
  */
 import type { Method, StepContext, TaskContext, TrainingData } from './types';
-import { expandLinearHead, rangeCrossEntropy } from './finetune';
+import { rangeCrossEntropy } from './shared/classification-terms';
+import { expandLinearHead } from './shared/heads';
 import { resolveMethodConfig } from '../train/method-config';
 
 export interface JointConfig {

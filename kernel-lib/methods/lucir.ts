@@ -39,8 +39,9 @@ import { CosineHead } from '../models/heads';
 import type { BackboneSpec, ShortcutKind } from '../models/resnet';
 import type { Head } from '../models/types';
 import { resolveMethodConfig } from '../train/method-config';
-import type { StageOptions } from '../train/run';
-import { kdTerm, type LossTerms, type MemoryPolicy, type Method, type StepContext, type TaskContext } from './types';
+import type { TrainingRecipe } from '../train/settings';
+import { memoryIndices } from './shared/replay-memory';
+import { kdTerm, type LossTerms, type MemoryPolicy, type Method, type StepContext, type TaskContext, type TrainLoopOptions } from './types';
 
 export interface LucirConfig {
   kd: boolean;
@@ -95,18 +96,16 @@ export const LUCIR_DEFAULTS: LucirConfig = {
   cbfMomentum: 0.9,
 };
 
-/**
- * Training recipe of the official CIFAR-100 script, to pass to createRun: SGD lr 0.1, momentum 0.9, weight
- * decay 5e-4, 160 epochs with x0.1 at 80 and 120, batch 128; ResNet-32. Its backbone's lastRelu and shortcut are
- * the ones the method's `backbone()` hook sets on any backbone (listed here so the recipe reads whole).
- */
-export const LUCIR_TRAINING = {
+/** The method's own training recipe (Method.recipe); `source` says where each number comes from. */
+export const LUCIR_RECIPE: TrainingRecipe = {
   optimizer: { kind: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 5e-4 },
   schedule: { kind: 'multistep', milestones: [80, 120], gamma: 0.1 },
   epochs: 160,
   batchSize: 128,
   backbone: { kind: 'resnet32', lastRelu: LUCIR_DEFAULTS.lastRelu, shortcut: LUCIR_DEFAULTS.shortcut },
-} as const;
+  source:
+    'Training recipe of the official CIFAR-100 script: SGD lr 0.1, momentum 0.9, weight decay 5e-4, 160 epochs with x0.1 at 80 and 120, batch 128; ResNet-32. Its backbone\'s lastRelu and shortcut are the ones the method\'s `backbone()` hook sets on any backbone (listed here so the recipe reads whole).',
+};
 
 function cosineHead(head: Head, where: string): CosineHead {
   if (!(head instanceof CosineHead)) throw new Error(`lucir: ${where} must be a CosineHead (from createHead), got head '${head.kind}'`);
@@ -162,6 +161,7 @@ export function createLucir(overrides: Partial<LucirConfig> = {}): Method<LucirC
 
   return {
     name: 'lucir',
+    recipe: LUCIR_RECIPE,
     config,
     kdTerms: ['less-forget'],
     memory: config.memory,
@@ -228,15 +228,8 @@ export function createLucir(overrides: Partial<LucirConfig> = {}): Method<LucirC
       if (!config.cbf || ctx.task.index === 0) return;
       const head = cosineHead(ctx.net.head, 'the network head');
       const memory = ctx.services.memory();
-      const ofClasses = (from: number, to: number) => {
-        const parts = [...memory.keys()].filter((c) => c >= from && c < to).sort((a, b) => a - b).map((c) => memory.get(c)!);
-        const out = new Int32Array(parts.reduce((n, p) => n + p.length, 0));
-        let offset = 0;
-        for (const p of parts) out.set(p, (offset += p.length) - p.length);
-        return out;
-      };
-      // StageOptions, not TrainLoopOptions: CBF has its own SGD settings (`optimizer`), which only the trainer's type has.
-      const stage: StageOptions = {
+      const ofClasses = (from: number, to: number) => memoryIndices(memory, from, to);
+      const stage: TrainLoopOptions = {
         stage: 'lucir-cbf',
         data: { newIndices: ofClasses(ctx.task.start, ctx.task.end), replayIndices: ofClasses(0, ctx.task.start) },
         epochs: config.cbfEpochs,

@@ -25,10 +25,10 @@ import { tf } from '../tf';
 import { attentionDistillation, gradCam } from '../losses/index';
 import { resolveMethodConfig } from '../train/method-config';
 import type { Method, StepContext } from './types';
-import {
-  checkTemperature, checkWeight, distillationLoss, headLayout, newTaskCrossEntropy, weightedKdTerm, type HeadLayout,
-  type LwfHeadConfig,
-} from './lwf';
+import { newTaskCrossEntropy } from './shared/classification-terms';
+import { checkTemperature, checkWeight } from './shared/config-checks';
+import { distillationLoss, weightedKdTerm } from './shared/distillation-terms';
+import { headLayout, type HeadLayout, type LwfHeadConfig } from './shared/heads';
 
 export interface LwmConfig extends LwfHeadConfig {
   kd: boolean;

@@ -29,195 +29,27 @@
  * prediction) therefore uses the rotation-0 logits only, and no `predict` is needed; classifier-norm and logit
  * metrics see the N real classes.
  *
- * Training recipe: PASS_TRAINING below (Adam, lr 1e-3, weight decay 2e-4, StepLR(45, 0.1), 101 epochs, batch 64).
+ * Training recipe: PASS_RECIPE below (Adam, lr 1e-3, weight decay 2e-4, StepLR(45, 0.1), 101 epochs, batch 64).
  *
  * KD removal (`kd: false`): `kdTerms = ['feature-kd']`; the feature-L2 term is exactly 0. The prototype
  * augmentation CE and the self-supervised CE are unchanged (they are classification losses on stored prototypes
  * and rotated images, not distillation from the old model).
  *
- * Also exported for PRAKA and IL2A (same authors' family, same mechanisms): the rotation batch expansion and the
- * prototype store.
+ * The rotation batch expansion (shared/rotation.ts) and the prototype store (memory/prototype-store.ts) are shared
+ * with PRAKA and IL2A.
  */
 import { tf } from '../tf';
 import { crossEntropy, featureL2 } from '../losses/index';
-import { classMeans, prototypeRadius } from '../memory/index';
-import { LinearHead, deriveSeed } from '../models/index';
+import { prototypeRadius, type PrototypeStore, appendClassMeans, storedPrototypes } from '../memory/index';
+import { LinearHead, variableSeed } from '../models/index';
 import { resolveMethodConfig } from '../train/method-config';
-import { fillStandardNormal, randomInt, type Uniform } from './sampling';
-import { expandLinearHead } from './finetune';
+import type { TrainingRecipe } from '../train/settings';
+import { checkPrototypeConfig } from './shared/config-checks';
+import { expandLinearHead } from './shared/heads';
+import { currentTaskFeatures, sampleOldPrototypes, zeroTerm } from './shared/prototypes';
+import { ROTATIONS, rotateBatch, rotatedBatch } from './shared/rotation';
+import { fillStandardNormal } from './shared/sampling';
 import { kdTerm, type Batch, type Method, type NetworkLike, type StepContext, type TaskContext } from './types';
-
-export const ROTATIONS = 4;
-
-// ---------------------------------------------------------------------------------------------------------------
-// Rotation label augmentation (shared with PRAKA)
-
-/**
- * x rotated by k * 90 degrees in the image plane, NHWC, as `torch.rot90(x, k, (2, 3))` on NCHW (and np.rot90):
- * counter-clockwise, out[h][w] = in[w][W - 1 - h] for k = 1. Needs square images (as the official code, which
- * views the result back as size x size).
- */
-export function rot90(x: tf.Tensor4D, k: number): tf.Tensor4D {
-  return rotatedCopies(x, [((k % 4) + 4) % 4]);
-}
-
-/** A batch expanded 4x by rotations: rows sample-major (4b + r), `y` the joint labels 4y + r. */
-export interface RotatedBatch extends Batch {
-  /** Class label of each of the 4B rows (= y div 4). */
-  classes: tf.Tensor1D;
-  /** Number of original images B (rows = 4B). */
-  images: number;
-}
-
-/** Stacks one value per image into 4 per image, sample-major: [B, ...] -> [4B, ...]. */
-function repeatPerRotation<T extends tf.Tensor>(parts: tf.Tensor[], rows: number): T {
-  const stacked = tf.stack(parts, 1);
-  return tf.reshape(stacked, [rows, ...stacked.shape.slice(2)]) as T;
-}
-
-/** Source pixel (row, column) of output pixel (h, w) of an s x s image rotated by k * 90 degrees (as rot90). */
-function rotationSource(k: number, h: number, w: number, s: number): [number, number] {
-  switch (k) {
-    case 0:
-      return [h, w];
-    case 1:
-      return [w, s - 1 - h];
-    case 2:
-      return [s - 1 - h, s - 1 - w];
-    default:
-      return [s - 1 - w, h];
-  }
-}
-
-/**
- * Each image of x rotated by each of `turns` (quarter turns in 0..3), rows sample-major (row b T + i = image b
- * rotated by turns[i]). Built on the host: rotations are data (prepareBatch runs outside the tape), and tfjs's
- * reverse / transpose kernels walk element by element (they made PASS and PRAKA 4x slower than their 4x batch).
- */
-function rotatedCopies(x: tf.Tensor4D, turns: number[]): tf.Tensor4D {
-  const [images, height, width, channels] = x.shape;
-  if (height !== width) throw new Error(`rot90: rotation augmentation needs square images, got ${height}x${width}`);
-  const source = x.dataSync();
-  const pixels = height * width;
-  const offsets = new Int32Array(turns.length * pixels);
-  turns.forEach((k, i) => {
-    for (let h = 0; h < height; h++) {
-      for (let w = 0; w < width; w++) {
-        const [sh, sw] = rotationSource(k, h, w, height);
-        offsets[i * pixels + h * width + w] = (sh * width + sw) * channels;
-      }
-    }
-  });
-  const imageSize = pixels * channels;
-  const out = new Float32Array(turns.length * images * imageSize);
-  let o = 0;
-  for (let b = 0; b < images; b++) {
-    for (let i = 0; i < turns.length; i++) {
-      for (let p = 0; p < pixels; p++) {
-        const from = b * imageSize + offsets[i * pixels + p];
-        for (let c = 0; c < channels; c++) out[o++] = source[from + c];
-      }
-    }
-  }
-  return tf.tensor4d(out, [turns.length * images, height, width, channels]);
-}
-
-/** PASS/PRAKA's self-supervised label augmentation (PASS.py and PRAKA jointSSL.py `train`). */
-export function rotateBatch(batch: Batch): RotatedBatch {
-  const images = batch.x.shape[0];
-  const rows = ROTATIONS * images;
-  const turns = Array.from({ length: ROTATIONS }, (_, r) => r);
-  const x = rotatedCopies(batch.x, turns);
-  const labels = tf.tidy(() => {
-    const y = tf.cast(batch.y, 'int32') as tf.Tensor1D;
-    const joint = repeatPerRotation<tf.Tensor1D>(turns.map((r) => tf.add(tf.mul(y, ROTATIONS), r)), rows);
-    const classes = repeatPerRotation<tf.Tensor1D>(turns.map(() => y), rows);
-    const replay = repeatPerRotation<tf.Tensor1D>(turns.map(() => batch.replay), rows);
-    return { y: joint, replay, classes };
-  });
-  return { x, ...labels, images } as RotatedBatch;
-}
-
-/** The step's batch as prepareBatch rotated it (an error if lossTerms runs on a batch that was not rotated). */
-export function rotatedBatch(step: StepContext, method: string): RotatedBatch {
-  const batch = step.batch as Partial<RotatedBatch>;
-  if (!(batch.classes instanceof tf.Tensor) || typeof batch.images !== 'number') {
-    throw new Error(`${method}: lossTerms needs the rotation-expanded batch from ${method}'s prepareBatch (an extra stage must pass prepareBatch)`);
-  }
-  return step.batch as RotatedBatch;
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Prototype store (shared with IL2A and PRAKA)
-
-/** Class means of every class learnt so far, row c = class c, kept in the method's checkpointed state. */
-export interface PrototypeStore {
-  dim: number;
-  /** Classes 0..classes-1 have a prototype. */
-  classes: number;
-  /** [classes, dim] row-major. */
-  means: Float32Array;
-}
-
-/** Eval-mode features of the current task's training images and their labels; the caller disposes `features`. */
-export function currentTaskFeatures(ctx: TaskContext): { features: tf.Tensor2D; labels: Int32Array; classes: number[] } {
-  const indices = ctx.services.taskIndices(ctx.task);
-  const classes = Array.from({ length: ctx.task.end - ctx.task.start }, (_, i) => ctx.task.start + i);
-  return { features: ctx.services.features(indices), labels: ctx.services.labels(indices), classes };
-}
-
-/** The store with the current task's class means appended (PASS/IL2A/PRAKA `protoSave`). */
-export function appendClassMeans(
-  store: PrototypeStore | undefined,
-  ctx: TaskContext,
-  taskData: { features: tf.Tensor2D; labels: Int32Array; classes: number[] },
-  method: string,
-): PrototypeStore {
-  const dim = ctx.net.featureDim;
-  const have = store?.classes ?? 0;
-  if (have !== ctx.task.start) {
-    throw new Error(`${method}: the method state holds prototypes of ${have} classes but task ${ctx.task.index} starts at class ${ctx.task.start} (was the method state lost or reset?)`);
-  }
-  if (store && store.dim !== dim) throw new Error(`${method}: stored prototypes are ${store.dim}-d but the network's features are ${dim}-d`);
-  const means = classMeans(taskData.features, taskData.labels, taskData.classes);
-  const all = new Float32Array((have + taskData.classes.length) * dim);
-  if (store) all.set(store.means.subarray(0, have * dim));
-  all.set(means.data, have * dim);
-  return { dim, classes: have + taskData.classes.length, means: all };
-}
-
-/** The stored prototypes from the state (an error naming the method if there are none for the old classes). */
-export function storedPrototypes(store: PrototypeStore | undefined, oldClasses: number, method: string): PrototypeStore {
-  if (!store || store.classes < oldClasses) {
-    throw new Error(`${method}: no stored prototypes for the ${oldClasses} old classes (afterTask of the previous task did not run, or the method state was lost)`);
-  }
-  return store;
-}
-
-/**
- * `count` old classes drawn uniformly with replacement from [0, oldClasses) and their prototypes, [count, dim]
- * (PASS.py/IL2A.py: `np.random.shuffle(index); index[0]` per sample, i.e. a uniform class per sample).
- */
-export function sampleOldPrototypes(
-  store: PrototypeStore, oldClasses: number, count: number, random: Uniform,
-): { rows: Float32Array; classes: Int32Array } {
-  const { dim } = store;
-  const rows = new Float32Array(count * dim);
-  const classes = new Int32Array(count);
-  for (let k = 0; k < count; k++) {
-    const c = randomInt(random, oldClasses);
-    classes[k] = c;
-    rows.set(store.means.subarray(c * dim, (c + 1) * dim), k * dim);
-  }
-  return { rows, classes };
-}
-
-export function zeroTerm(): tf.Scalar {
-  return tf.scalar(0);
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// PASS
 
 /** Aux head holding the joint classifier's rotation 1..3 columns (column 3y + r - 1). */
 export const PASS_ROTATED_HEAD = 'rotated';
@@ -234,17 +66,15 @@ export interface PassConfig {
 
 export const PASS_DEFAULTS: PassConfig = { kd: true, kdWeight: 10, protoAugWeight: 10, temperature: 0.1 };
 
-/**
- * The official training recipe (CVPR21_PASS main.py defaults, PASS.py `train`), to pass to createRun: Adam
- * (lr 0.001, weight_decay 2e-4), 101 epochs per task, batch 64, StepLR(step_size 45, gamma 0.1) stepped at the
- * START of each epoch, so epoch e (0-based) runs at lr * 0.1^floor((e + 1) / 45): decays before epochs 44 and 89.
- */
-export const PASS_TRAINING = {
+/** The method's own training recipe (Method.recipe); `source` says where each number comes from. */
+export const PASS_RECIPE: TrainingRecipe = {
   optimizer: { kind: 'adam', lr: 0.001, weightDecay: 2e-4 },
   schedule: { kind: 'multistep', milestones: [44, 89], gamma: 0.1 },
   epochs: 101,
   batchSize: 64,
-} as const;
+  source:
+    'The official training recipe (CVPR21_PASS main.py defaults, PASS.py `train`): Adam (lr 0.001, weight_decay 2e-4), 101 epochs per task, batch 64, StepLR(step_size 45, gamma 0.1) stepped at the START of each epoch, so epoch e (0-based) runs at lr * 0.1^floor((e + 1) / 45): decays before epochs 44 and 89.',
+};
 
 /** What PASS keeps in the checkpointed method state. */
 export interface PassState extends PrototypeStore {
@@ -276,21 +106,6 @@ export function passJointOf(net: NetworkLike, features: tf.Tensor2D, rotationZer
   );
 }
 
-function checkWeights(method: string, config: Record<string, unknown>, names: string[]): void {
-  for (const name of names) {
-    const v = config[name];
-    if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v)) throw new Error(`${method}: ${name} must be a finite number >= 0, got ${JSON.stringify(v)}`);
-  }
-}
-
-/** Config checks shared by the prototype family: weights >= 0 and a positive temperature. */
-export function checkPrototypeConfig(method: string, config: { temperature: number }, weights: string[]): void {
-  checkWeights(method, config as unknown as Record<string, unknown>, weights);
-  if (!(config.temperature > 0) || !Number.isFinite(config.temperature)) {
-    throw new Error(`${method}: temperature must be a positive number, got ${JSON.stringify(config.temperature)}`);
-  }
-}
-
 export function createPass(overrides: Partial<PassConfig> = {}): Method<PassConfig> {
   const config = resolveMethodConfig('pass', PASS_DEFAULTS, overrides);
   checkPrototypeConfig('pass', config, ['kdWeight', 'protoAugWeight']);
@@ -298,6 +113,7 @@ export function createPass(overrides: Partial<PassConfig> = {}): Method<PassConf
 
   return {
     name: 'pass',
+    recipe: PASS_RECIPE,
     config,
     kdTerms: ['feature-kd'],
     memory: null,
@@ -305,7 +121,7 @@ export function createPass(overrides: Partial<PassConfig> = {}): Method<PassConf
     beforeTask(ctx: TaskContext) {
       expandLinearHead(ctx.net, ctx.seenClasses, 'pass');
       if (!ctx.net.aux[PASS_ROTATED_HEAD]) {
-        ctx.net.setAux(PASS_ROTATED_HEAD, new LinearHead(ctx.net.featureDim, 0, deriveSeed(ctx.seed, 'pass/rotated')));
+        ctx.net.setAux(PASS_ROTATED_HEAD, new LinearHead(ctx.net.featureDim, 0, variableSeed(ctx.seed, 'pass/rotated')));
       }
       const rotated = ctx.net.aux[PASS_ROTATED_HEAD];
       if (!(rotated instanceof LinearHead)) throw new Error(`pass: aux head '${PASS_ROTATED_HEAD}' must be a LinearHead, got '${rotated.kind}'`);

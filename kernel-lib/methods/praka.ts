@@ -27,7 +27,7 @@
  * Prototypes: every new class's feature mean after each task (jointSSL.py `protoSave`), as PASS (eval-mode features
  * of un-augmented training images here; the official code uses its augmenting loader, last partial batch dropped).
  *
- * Training recipe: PRAKA_TRAINING below (Adam, lr 1e-3, weight decay 2e-4, 100 epochs, batch 128, cosine with
+ * Training recipe: PRAKA_RECIPE below (Adam, lr 1e-3, weight decay 2e-4, 100 epochs, batch 128, cosine with
  * T_max = 32).
  *
  * KD removal (`kd: false`). The augmented asymmetric knowledge aggregation is a KL from a stop-gradient
@@ -41,13 +41,15 @@
  */
 import { tf } from '../tf';
 import { aggregateRotationLogits, asymmetricKD, crossEntropy, featureL2, rotationZeroColumns, rotationZeroRows, stopGradient } from '../losses/index';
-import { LinearHead, createAuxHead, deriveSeed } from '../models/index';
+import { LinearHead, createAuxHead, variableSeed } from '../models/index';
 import { resolveMethodConfig } from '../train/method-config';
-import { randomInt, sampleBeta, type Uniform } from './sampling';
-import { expandLinearHead } from './finetune';
-import {
-  ROTATIONS, type PrototypeStore, appendClassMeans, checkPrototypeConfig, currentTaskFeatures, rotateBatch, rotatedBatch, storedPrototypes, zeroTerm,
-} from './pass';
+import type { TrainingRecipe } from '../train/settings';
+import { appendClassMeans, storedPrototypes, type PrototypeStore } from '../memory/index';
+import { checkPrototypeConfig } from './shared/config-checks';
+import { expandLinearHead } from './shared/heads';
+import { currentTaskFeatures, zeroTerm } from './shared/prototypes';
+import { ROTATIONS, rotateBatch, rotatedBatch } from './shared/rotation';
+import { randomInt, sampleBeta, type Uniform } from './shared/sampling';
 import { kdTerm, type Batch, type Method, type StepContext, type TaskContext } from './types';
 
 /** Aux head: PRAKA's 4N-way joint classifier `fc` (column 4y + r). */
@@ -82,20 +84,15 @@ export const PRAKA_DEFAULTS: PrakaConfig = {
   asymmetricKdIsKd: true,
 };
 
-/**
- * The official training recipe (PRAKA Cifar100/main.py defaults, jointSSL.py `train`), to pass to createRun: Adam
- * (lr 0.001, weight_decay 2e-4), 100 epochs per task, batch 128, a fresh optimiser and scheduler per task, and
- * `CosineAnnealingLR(opt, T_max=32)` whatever the epoch count: lr (1 + cos(pi k / 32)) / 2 after k scheduler
- * steps, back at lr after 64 (torch's closed form; its values checked against torch 1.13 in the tests).
- * jointSSL.py calls `scheduler.step()` at the START of each epoch, so (torch >= 1.1, whose constructor already
- * takes step 0) epoch e trains at k = e + 1: hence `offset: 1` (epoch 0 at 0.9976 lr, the minimum on epoch 31).
- */
-export const PRAKA_TRAINING = {
+/** The method's own training recipe (Method.recipe); `source` says where each number comes from. */
+export const PRAKA_RECIPE: TrainingRecipe = {
   optimizer: { kind: 'adam', lr: 0.001, weightDecay: 2e-4 },
   schedule: { kind: 'cosine', tMax: 32, offset: 1 },
   epochs: 100,
   batchSize: 128,
-} as const;
+  source:
+    'The official training recipe (PRAKA Cifar100/main.py defaults, jointSSL.py `train`): Adam (lr 0.001, weight_decay 2e-4), 100 epochs per task, batch 128, a fresh optimiser and scheduler per task, and `CosineAnnealingLR(opt, T_max=32)` whatever the epoch count: lr (1 + cos(pi k / 32)) / 2 after k scheduler steps, back at lr after 64 (torch\'s closed form; its values checked against torch 1.13 in the tests). jointSSL.py calls `scheduler.step()` at the START of each epoch, so (torch >= 1.1, whose constructor already takes step 0) epoch e trains at k = e + 1: hence `offset: 1` (epoch 0 at 0.9976 lr, the minimum on epoch 31).',
+};
 
 export type PrakaState = PrototypeStore;
 
@@ -176,6 +173,7 @@ export function createPraka(overrides: Partial<PrakaConfig> = {}): Method<PrakaC
 
   return {
     name: 'praka',
+    recipe: PRAKA_RECIPE,
     config,
     kdTerms,
     memory: null,
@@ -183,7 +181,7 @@ export function createPraka(overrides: Partial<PrakaConfig> = {}): Method<PrakaC
     beforeTask(ctx: TaskContext) {
       expandLinearHead(ctx.net, ctx.seenClasses, 'praka');
       if (!ctx.net.aux[PRAKA_JOINT_HEAD]) {
-        const seed = deriveSeed(ctx.seed, 'praka/joint');
+        const seed = variableSeed(ctx.seed, 'praka/joint');
         ctx.net.setAux(PRAKA_JOINT_HEAD, createAuxHead('rotation', { featureDim: ctx.net.featureDim, classes: 0, seed }));
       }
       const joint = ctx.net.aux[PRAKA_JOINT_HEAD];

@@ -19,8 +19,10 @@
  */
 import { separatedSoftmaxCE } from '../losses/classification';
 import { resolveMethodConfig } from '../train/method-config';
-import { expandLinearHead, rangeCrossEntropy } from './finetune';
-import { checkTemperature, checkWeight, distillationLoss, headLayout, LWF_KD_LOSSES, weightedKdTerm, type LwfKdLoss } from './lwf';
+import { rangeCrossEntropy } from './shared/classification-terms';
+import { checkTemperature, checkWeight } from './shared/config-checks';
+import { distillationLoss, LWF_KD_LOSSES, weightedKdTerm, type LwfKdLoss } from './shared/distillation-terms';
+import { expandLinearHead, headLayout } from './shared/heads';
 import type { Method, StepContext } from './types';
 
 export const REPLAY_SOFTMAXES = ['global', 'separated'] as const;

@@ -31,7 +31,8 @@ import { tf } from '../tf';
 import { separatedSoftmaxCE } from '../losses/classification';
 import { taskwiseKD } from '../losses/distillation';
 import { resolveMethodConfig } from '../train/method-config';
-import { expandLinearHead } from './finetune';
+import type { TrainingRecipe } from '../train/settings';
+import { expandLinearHead } from './shared/heads';
 import { kdTerm, type MemoryPolicy, type Method, type StepContext, type TaskContext } from './types';
 
 export interface SsilConfig {
@@ -58,21 +59,16 @@ export const SSIL_DEFAULTS: SsilConfig = {
   divideLrByTask: true,
 };
 
-/**
- * Training recipe of the official runs (README.md, SS-IL line; main.py; arguments.py), to pass to createRun:
- * SGD lr 0.1 (divided by t + 1 on task t by the method itself, see `divideLrByTask`), momentum 0.9, weight decay
- * 1e-4, 100 epochs on every task with x0.1 at 40 and 80 (README `--nepochs 100 --schedule 40 80 --gammas 0.1 0.1
- * --factor 1`: main.py's epoch division by `factor` from task 1 on is a no-op), batch 128 new images.
- * One SGD optimiser serves every task (trainer/trainer_factory.py GenericTrainer builds it once; main.py only
- * resets its lr per task), so its momentum carries over: `resetOptimizerEachTask: false`.
- */
-export const SSIL_TRAINING = {
+/** The method's own training recipe (Method.recipe); `source` says where each number comes from. */
+export const SSIL_RECIPE: TrainingRecipe = {
   optimizer: { kind: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 1e-4 },
   schedule: { kind: 'multistep', milestones: [40, 80], gamma: 0.1 },
   epochs: 100,
   batchSize: 128,
   resetOptimizerEachTask: false,
-} as const;
+  source:
+    'Training recipe of the official runs (README.md, SS-IL line; main.py; arguments.py): SGD lr 0.1 (divided by t + 1 on task t by the method itself, see `divideLrByTask`), momentum 0.9, weight decay 1e-4, 100 epochs on every task with x0.1 at 40 and 80 (README `--nepochs 100 --schedule 40 80 --gammas 0.1 0.1 --factor 1`: main.py\'s epoch division by `factor` from task 1 on is a no-op), batch 128 new images. One SGD optimiser serves every task (trainer/trainer_factory.py GenericTrainer builds it once; main.py only resets its lr per task), so its momentum carries over: `resetOptimizerEachTask: false`.',
+};
 
 interface SsilState {
   /** [start, end) of every task so far, by task index: the blocks of the task-wise KD. */
@@ -90,6 +86,7 @@ export function createSsil(overrides: Partial<SsilConfig> = {}): Method<SsilConf
   if (!(config.replayBatchRatio > 0)) throw new Error(`ssil: replayBatchRatio must be > 0, got ${config.replayBatchRatio}`);
   return {
     name: 'ssil',
+    recipe: SSIL_RECIPE,
     config,
     kdTerms: ['task-kd'],
     memory: config.memory,

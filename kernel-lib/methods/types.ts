@@ -22,6 +22,7 @@ import { tf } from '../tf';
 import type { Head, NetworkOutput } from '../models/types';
 import type { BackboneSpec } from '../models/resnet';
 import type { OptimizerSpec, ScheduleSpec } from '../train/optim';
+import type { TrainingRecipe } from '../train/settings';
 
 /** One task of a scenario, in incremental label space (classes are relabelled in arrival order). */
 export interface TaskSpec {
@@ -111,6 +112,12 @@ export interface TrainLoopOptions {
   optimizer?: OptimizerSpec;
   /** Label shown in progress output, e.g. 'bic-stage2'. */
   stage: string;
+  /** Batch size of the stage (default: the run's). */
+  batchSize?: number;
+  /** Training augmentation for this stage (default: the run's). */
+  augment?: boolean;
+  /** A prepareBatch for this stage (the method's prepareBatch runs only in the main stage). */
+  prepareBatch?: (ctx: TaskContext, batch: Batch) => Batch;
 }
 
 export interface TrainerServices {
@@ -148,6 +155,8 @@ export interface Method<Config extends { kd: boolean } = { kd: boolean }> {
   readonly kdTerms: readonly string[];
   /** Exemplar memory policy, or null for exemplar-free methods. */
   readonly memory: MemoryPolicy | null;
+  /** The method's own training recipe, with its sources (absent: PyCIL's shared recipe, train/settings.ts). */
+  readonly recipe?: TrainingRecipe;
   /** Adjusts the run's backbone before it is built (e.g. LUCIR drops the last ReLU); part of the run identity. */
   backbone?(spec: BackboneSpec): BackboneSpec;
   /** Builds the classification head for a backbone of this feature size (default: expandable linear). */

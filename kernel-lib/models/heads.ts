@@ -7,7 +7,7 @@
  */
 import { tf } from '../tf';
 import type { ForwardOptions, Head } from './types';
-import { assignCopy, copyVariable, deriveSeed, fanInUniform, growVariable, makeVariable, type NamedVariables } from './init';
+import { assignCopy, copyVariable, variableSeed, fanInUniform, growVariable, makeVariable, type NamedVariables } from './init';
 
 /** A contiguous range of logits [start, end), e.g. one task's classes. */
 export interface LogitRange {
@@ -76,8 +76,8 @@ export class LinearHead implements DescribedHead {
     if (n === 0) return;
     const start = this.outputs;
     const tag = `linear[${start}:${start + n}]`;
-    const w = fanInUniform<tf.Rank.R2>([this.inFeatures, n], this.inFeatures, deriveSeed(this.seed, `${tag}/weight`));
-    const b = fanInUniform<tf.Rank.R1>([n], this.inFeatures, deriveSeed(this.seed, `${tag}/bias`));
+    const w = fanInUniform<tf.Rank.R2>([this.inFeatures, n], this.inFeatures, variableSeed(this.seed, `${tag}/weight`));
+    const b = fanInUniform<tf.Rank.R1>([n], this.inFeatures, variableSeed(this.seed, `${tag}/bias`));
     if (this.weight && this.bias) {
       this.weight = growVariable(this.weight, w, 1);
       this.bias = growVariable(this.bias, b, 0);
@@ -162,7 +162,7 @@ export class TaskHeads implements DescribedHead {
   addTask(n: number): LinearHead {
     checkCount('TaskHeads.addTask(n)', n);
     if (n === 0) throw new Error('TaskHeads.addTask(n): a task needs at least one class');
-    const head = new LinearHead(this.inFeatures, n, deriveSeed(this.seed, `task${this.heads.length}`), this.trainable);
+    const head = new LinearHead(this.inFeatures, n, variableSeed(this.seed, `task${this.heads.length}`), this.trainable);
     this.heads.push(head);
     return head;
   }
@@ -225,8 +225,8 @@ export class TaskHeads implements DescribedHead {
   }
 }
 
-/** Rows of x divided by their L2 norm along `axis`, as torch.nn.functional.normalize (norm clamped at 1e-12). */
-function l2Normalize(x: tf.Tensor2D, axis: number): tf.Tensor2D {
+/** x / max(||x||_2, 1e-12) along `axis`, as torch.nn.functional.normalize writes it (the cosine head keeps PyCIL's arithmetic; losses/util's l2Normalize is the zero-row-safe form). */
+function clampedNormalize(x: tf.Tensor2D, axis: number): tf.Tensor2D {
   return tf.tidy(() => tf.div(x, tf.maximum(tf.sqrt(tf.sum(tf.square(x), axis, true)), 1e-12)));
 }
 
@@ -290,7 +290,7 @@ export class CosineHead implements DescribedHead {
       block = tf.transpose(imprint);
     } else {
       const start = this.outputs;
-      block = fanInUniform([this.inFeatures, n], this.inFeatures, deriveSeed(this.seed, `cosine[${start}:${start + n}]/weight`));
+      block = fanInUniform([this.inFeatures, n], this.inFeatures, variableSeed(this.seed, `cosine[${start}:${start + n}]/weight`));
     }
     this.blocks.push(makeVariable(block, this.trainable));
   }
@@ -301,7 +301,7 @@ export class CosineHead implements DescribedHead {
     if (this.blocks.length === 0) return tf.zeros([features.shape[0], 0]);
     return tf.tidy(() => {
       const weight = this.blocks.length === 1 ? this.blocks[0] : tf.concat(this.blocks, 1);
-      return tf.matMul(l2Normalize(features, 1), l2Normalize(weight, 0));
+      return tf.matMul(clampedNormalize(features, 1), clampedNormalize(weight, 0));
     });
   }
 
@@ -458,9 +458,9 @@ export function createAuxHead(kind: AuxHeadKind, options: { featureDim: number; 
   checkCount(`createAuxHead('${kind}').classes`, classes);
   switch (kind) {
     case 'rotation':
-      return new LinearHead(featureDim, 4 * classes, deriveSeed(seed, 'aux/rotation'));
+      return new LinearHead(featureDim, 4 * classes, variableSeed(seed, 'aux/rotation'));
     case 'class-mixup':
-      return new LinearHead(featureDim, (classes * (classes - 1)) / 2, deriveSeed(seed, 'aux/class-mixup'));
+      return new LinearHead(featureDim, (classes * (classes - 1)) / 2, variableSeed(seed, 'aux/class-mixup'));
     default:
       throw new Error(`createAuxHead: unknown kind '${kind as string}'; valid: rotation, class-mixup`);
   }

@@ -26,4 +26,4 @@ export {
   type LogitRange,
 } from './heads';
 export { Network, createNetwork, type CreateNetworkOptions, type NetworkArchitecture } from './network';
-export { deriveSeed } from './init';
+export { variableSeed } from './init';

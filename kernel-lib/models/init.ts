@@ -6,8 +6,8 @@
  */
 import { tf } from '../tf';
 
-/** 32-bit FNV-1a hash of `${seed}/${name}`: a per-variable seed for tf.random* (which accept a number). */
-export function deriveSeed(seed: number, name: string): number {
+/** The seed of one variable's initial value: 32-bit FNV-1a of `${seed}/${name}`, for tf.random* (train/rng's streamSeed seeds random streams). */
+export function variableSeed(seed: number, name: string): number {
   const text = `${seed}/${name}`;
   let hash = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {

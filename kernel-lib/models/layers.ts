@@ -4,7 +4,7 @@
  */
 import { tf } from '../tf';
 import { batchNormEval, batchNormTrain } from '../backend/ops';
-import { copyVariable, deriveSeed, kaimingNormalFanOut, makeVariable } from './init';
+import { copyVariable, variableSeed, kaimingNormalFanOut, makeVariable } from './init';
 
 /** Conv padding as PyTorch's symmetric `padding=p` (tfjs takes a number as the same explicit padding). */
 export interface ConvShape {
@@ -24,7 +24,7 @@ export class Conv2d {
 
   static create(shape: ConvShape, seed: number, name: string, trainable: boolean): Conv2d {
     const { kernel, inChannels, outChannels } = shape;
-    const init = kaimingNormalFanOut([kernel, kernel, inChannels, outChannels], deriveSeed(seed, name));
+    const init = kaimingNormalFanOut([kernel, kernel, inChannels, outChannels], variableSeed(seed, name));
     return new Conv2d(shape, makeVariable(init, trainable));
   }
 

@@ -8,7 +8,7 @@
 import { tf } from '../tf';
 import type { NetworkLike } from '../methods/types';
 import type { Backbone, ForwardOptions, Head, NetworkOutput } from './types';
-import { deriveSeed, hasNamedVariables } from './init';
+import { variableSeed, hasNamedVariables } from './init';
 import { createBackbone, ResNet, resolveBackboneSpec, type BackboneSpec, type ResolvedBackboneSpec } from './resnet';
 import { headFromArchitecture, LinearHead, type DescribedHead, type HeadArchitecture } from './heads';
 
@@ -174,7 +174,7 @@ export class Network implements NetworkLike {
     const backbone = createBackbone(resolveBackboneSpec(arch.backbone), seed);
     const head = headFromArchitecture(arch.head, seed);
     const aux = Object.fromEntries(
-      Object.entries(arch.aux ?? {}).map(([name, auxArch]) => [name, headFromArchitecture(auxArch, deriveSeed(seed, `aux/${name}`))]),
+      Object.entries(arch.aux ?? {}).map(([name, auxArch]) => [name, headFromArchitecture(auxArch, variableSeed(seed, `aux/${name}`))]),
     );
     return new Network(backbone, head, aux);
   }

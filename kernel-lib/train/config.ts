@@ -11,6 +11,7 @@ import { canonicalJson, sha256Hex } from './checkpoint';
 import type { OptimizerSpec, ScheduleSpec } from './optim';
 import { validateOptimizerSpec, validateScheduleSpec } from './optim';
 import type { ProgressMode, ProgressSink } from './progress';
+import { PYCIL_SETTINGS, type TrainingSettings } from './settings';
 
 export type { ScenarioSpec };
 /** A named class order ('seed1993', 'icarl', { seed }), or an explicit permutation of the dataset's class ids. */
@@ -61,40 +62,11 @@ export interface RunOptions {
   quiet?: boolean;
 }
 
-/**
- * Defaults: PyCIL models/finetune.py (commit 27a5ed8), its ResNet-32 / CIFAR-100 training recipe, which the
- * other PyCIL methods share up to the epoch counts: task 0 runs 200 epochs of SGD (lr 0.1, momentum 0.9,
- * weight decay 5e-4) with milestones [60, 120, 170] and decay 0.1; later tasks 80 epochs (lr 0.1, weight decay
- * 2e-4, milestones [40, 70]); batch size 128.
- * FACIL's defaults (src/main_incremental.py: 200 epochs, lr 0.1, momentum 0, weight decay 0, gradient clipping
- * 10000, lr divided by 3 on a validation plateau of 5 epochs) are not the default here: the plateau schedule
- * needs a validation split, which kdcl's runs do not hold out; SGD's `clipGradNorm` gives FACIL's clipping.
- */
-export const DEFAULTS = {
-  initOptimizer: { kind: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 5e-4 } satisfies OptimizerSpec,
-  initSchedule: { kind: 'multistep', milestones: [60, 120, 170], gamma: 0.1 } satisfies ScheduleSpec,
-  initEpochs: 200,
-  optimizer: { kind: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 2e-4 } satisfies OptimizerSpec,
-  schedule: { kind: 'multistep', milestones: [40, 70], gamma: 0.1 } satisfies ScheduleSpec,
-  epochs: 80,
-  batchSize: 128,
-  evalBatchSize: 256,
-  classOrder: 'seed1993' as ClassOrderSpec,
-} as const;
+/** createRun's defaults: PyCIL's shared recipe (train/settings.ts PYCIL_SETTINGS) and its class order. */
+export const DEFAULTS = { ...PYCIL_SETTINGS, classOrder: 'seed1993' as ClassOrderSpec } as const;
 
-/** The options that decide the results, with defaults filled in. */
-export interface ResolvedTraining {
-  optimizer: OptimizerSpec;
-  initOptimizer: OptimizerSpec;
-  schedule: ScheduleSpec;
-  initSchedule: ScheduleSpec;
-  epochs: number;
-  initEpochs: number;
-  batchSize: number;
-  evalBatchSize: number;
-  augment: boolean;
-  resetOptimizerEachTask: boolean;
-}
+/** The options that decide the results, with defaults filled in: one TrainingSettings. */
+export type ResolvedTraining = TrainingSettings;
 
 function positiveInt(value: unknown, field: string): number {
   if (!Number.isInteger(value) || (value as number) < 1) {

@@ -2,6 +2,7 @@
  * The run's view of its dataset: relabelled to arrival order, indexed by class, and batched through
  * kernel-lib/data's seeded batching and augmentation.
  */
+import { concatIndices } from '../data/indices';
 import { tf } from '../tf';
 import type { ImageDataset, ImageSplit } from '../data/types';
 import type { Batch, NetworkLike } from '../methods/types';
@@ -93,14 +94,7 @@ export function prepareData(raw: ImageDataset, scenarioSpec: ScenarioSpec, order
     if (!(Number.isInteger(start) && Number.isInteger(end) && start >= 0 && end <= numClasses && start <= end)) {
       throw new Error(`class range [${start}, ${end}) is outside [0, ${numClasses})`);
     }
-    const parts = lists.slice(start, end);
-    const out = new Int32Array(parts.reduce((n, p) => n + p.length, 0));
-    let offset = 0;
-    for (const p of parts) {
-      out.set(p, offset);
-      offset += p.length;
-    }
-    return out;
+    return concatIndices(lists.slice(start, end));
   };
   const { mean, std } = dataset;
   const imagesTensor = (batch: CpuBatch): tf.Tensor4D => tf.tidy(() => toTensor(batch).x);

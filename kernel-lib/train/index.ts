@@ -8,3 +8,4 @@ export { Optimizer, learningRateAt, type OptimizerSpec, type SgdSpec, type AdamS
 export type { ProgressEvent, ProgressMode, ProgressSink, StepEvent, EpochEvent, TaskStartEvent, TaskEndEvent, CheckpointEvent } from './progress';
 export { NonFiniteLossError } from './step';
 export { listCheckpoints, readCheckpointFile, resolveCheckpoint } from './checkpoint';
+export { PYCIL_SETTINGS, RECIPE_FIELDS, recipeSettings, type RecipeField, type RunSettings, type TrainingRecipe, type TrainingSettings } from './settings';

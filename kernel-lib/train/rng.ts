@@ -14,8 +14,8 @@ function mix32(h: number): number {
   return h >>> 0;
 }
 
-/** A 32-bit seed derived from the run seed and labels, e.g. deriveSeed(seed, 'batches', task, epoch). */
-export function deriveSeed(seed: number, ...labels: (string | number)[]): number {
+/** The seed of a random stream, from the run seed and labels, e.g. streamSeed(seed, 'batches', task, epoch) (murmur3-style mixing). */
+export function streamSeed(seed: number, ...labels: (string | number)[]): number {
   let h = mix32((seed >>> 0) ^ 0x9e3779b9);
   for (const label of labels) {
     const text = typeof label === 'number' ? `#${label}` : label;

@@ -11,124 +11,26 @@
  * clone of the network (t > 0), beforeTask, trainingData, the epochs (prepareBatch outside the tape, lossTerms
  * inside it), exemplar memory update per the method's policy, afterTask, evaluation, checkpoint.
  */
-import { tf } from '../tf';
-import { backendInfo } from '../backend/index';
 import type { ImageDataset } from '../data/types';
-import type {
-  Batch,
-  LossTerms,
-  Method,
-  StepContext,
-  TaskContext,
-  TaskSpec,
-  TrainerServices,
-  TrainingData,
-  TrainLoopOptions,
-} from '../methods/types';
-import { LinearHead, Network, createBackbone, type NetworkArchitecture } from '../models/index';
+import { ExemplarMemory } from '../memory/index';
+import type { Method, TaskContext, TaskSpec, TrainerServices, TrainingData, TrainLoopOptions } from '../methods/types';
+import { LinearHead, Network, createBackbone } from '../models/index';
 import { createMethod } from '../methods/registry';
-import {
-  checkpointFileName,
-  encodeCheckpoint,
-  listCheckpoints,
-  readCheckpointFile,
-  removeStaleTempFiles,
-  resolveCheckpoint,
-  writeFileAtomic,
-} from './checkpoint';
-import { configHash, identityDiff, resolveTraining, runIdentity, type ResolvedTraining, type RunOptions } from './config';
-import { prepareData, type CpuBatch, type PreparedData } from './data';
+import { resolveCheckpoint } from './checkpoint';
+import { configHash, resolveTraining, runIdentity, type ResolvedTraining, type RunOptions } from './config';
+import { prepareData, type PreparedData } from './data';
 import { evaluateNetwork, type Evaluation } from './evaluate';
-import { ExemplarMemory, type ExemplarMemoryJSON } from '../memory/index';
 import { summariseRun, type RunMetrics, type StageSummary, type TaskMetrics } from './metrics';
-import { learningRateAt, Optimizer, type NamedVariable, type OptimizerSpec, type OptimizerState, type ScheduleSpec } from './optim';
+import type { Optimizer } from './optim';
+import { MainOptimizerCarry, disposeTensorsIn } from './optimizer-carry';
 import { createProgressSink, type ProgressSink } from './progress';
-import { createRandom, deriveSeed, type SeededRandom } from './rng';
-import { trainStep } from './step';
+import { createRandom, streamSeed, type SeededRandom } from './rng';
+import { loadRunCheckpoint, saveRunCheckpoint } from './run-checkpoint';
+import type { Run, RunState } from './run-types';
+import { runStage, type StageEnvironment } from './stage';
 import fs from 'node:fs';
 
-/** trainLoop options plus the trainer's extras for extra stages (all optional). */
-export interface StageOptions extends TrainLoopOptions {
-  /** Per-epoch schedule of this stage (default: constant learningRate). */
-  schedule?: ScheduleSpec;
-  /** Optimiser of this stage (default: the run's optimiser spec with `learningRate`). */
-  optimizer?: OptimizerSpec;
-  batchSize?: number;
-  /** Training augmentation for this stage (default: the run's). */
-  augment?: boolean;
-  /** A prepareBatch for this stage (the method's prepareBatch runs only in the main stage). */
-  prepareBatch?: (ctx: TaskContext, batch: Batch) => Batch;
-}
-
-/** What `run.state` exposes between tasks. Live objects: inspect, do not dispose. */
-export interface RunState {
-  readonly net: Network;
-  readonly teacher: Network | null;
-  /** Exemplar memory: incremental class -> training indices (into `dataset.train`), in selection order. */
-  readonly memory: ExemplarMemory;
-  readonly metrics: RunMetrics;
-  /** Per-task evaluations (predictions and targets, for confusion matrices and bias analyses). */
-  readonly evaluations: Evaluation[];
-  /** The task being trained (while trainTask() runs), else the last completed one (null before the first). */
-  readonly currentTask: TaskSpec | null;
-  /** Tasks completed so far, and the task trainTask() trains next (null when all are done). */
-  readonly completedTasks: number;
-  readonly nextTask: TaskSpec | null;
-  readonly tasks: TaskSpec[];
-  /** The dataset relabelled to arrival order, and the class order used (original id of each incremental label). */
-  readonly dataset: ImageDataset;
-  readonly classOrder: number[];
-  readonly method: Method;
-  /** The method's checkpointed state. */
-  readonly methodState: Record<string, unknown>;
-  readonly configHash: string;
-}
-
-export interface Run {
-  /** Trains the next task, evaluates it, writes its checkpoint and returns its metrics. */
-  trainTask(): Promise<TaskMetrics>;
-  /** Trains every remaining task; returns the whole run's metrics. */
-  runAll(): Promise<RunMetrics>;
-  /** Evaluates the current network on the test images of every class seen so far. */
-  evaluate(): Evaluation;
-  readonly state: RunState;
-  dispose(): void;
-}
-
-const CHECKPOINT_KIND = 'kdcl-run-checkpoint';
-
-/** Yields to the event loop so progress output flushes and notebooks stay responsive. */
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-function concatIndices(parts: Int32Array[]): Int32Array {
-  const out = new Int32Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
-}
-
-/** One batch holding a's images, then b's. */
-function concatBatches(a: CpuBatch, b: CpuBatch): CpuBatch {
-  const x = new Float32Array(a.x.length + b.x.length);
-  x.set(a.x);
-  x.set(b.x, a.x.length);
-  return { x, y: concatIndices([a.y, b.y]), indices: concatIndices([a.indices, b.indices]), n: a.n + b.n, height: a.height, width: a.width };
-}
-
-function disposeTensorsIn(value: unknown, seen = new Set<unknown>()): void {
-  if (!value || typeof value !== 'object' || seen.has(value)) return;
-  seen.add(value);
-  if (value instanceof tf.Tensor) {
-    if (!value.isDisposed) value.dispose();
-    return;
-  }
-  if (ArrayBuffer.isView(value)) return;
-  const children = value instanceof Map ? [...value.values()] : Array.isArray(value) ? value : Object.values(value);
-  for (const child of children) disposeTensorsIn(child, seen);
-}
+export type { Run, RunState, StageOptions } from './run-types';
 
 class CilRun implements Run {
   private readonly data: PreparedData;
@@ -141,8 +43,7 @@ class CilRun implements Run {
   private taskMetrics: TaskMetrics[] = [];
   private evaluations: Evaluation[] = [];
   private completed = 0;
-  /** Main-stage optimiser kept across tasks only when resetOptimizerEachTask is false. */
-  private carriedOptimizer: Optimizer | null = null;
+  private readonly optimizers: MainOptimizerCarry;
   private lastContext: TaskContext | null = null;
   private failure: Error | null = null;
   private busy = false;
@@ -158,6 +59,7 @@ class CilRun implements Run {
   ) {
     this.data = data;
     this.training = training;
+    this.optimizers = new MainOptimizerCarry(training.resetOptimizerEachTask);
     this.progress = createProgressSink(options.quiet ? 'none' : (options.progress ?? 'auto'), options.onProgress);
     const backbone = createBackbone(options.backbone, options.seed);
     const head = method.createHead?.(backbone.featureDim, options.seed) ?? new LinearHead(backbone.featureDim, 0, options.seed);
@@ -167,38 +69,21 @@ class CilRun implements Run {
   get state(): RunState {
     const self = this;
     return {
-      get net() {
-        return self.net;
-      },
-      get teacher() {
-        return self.teacher;
-      },
-      get memory() {
-        return self.memory;
-      },
-      get metrics() {
-        return self.metrics();
-      },
-      get evaluations() {
-        return self.evaluations;
-      },
-      get currentTask() {
-        return self.data.scenario.tasks[self.busy ? self.completed : self.completed - 1] ?? null;
-      },
-      get completedTasks() {
-        return self.completed;
-      },
-      get nextTask() {
-        return self.data.scenario.tasks[self.completed] ?? null;
-      },
+      get net() { return self.net; },
+      get teacher() { return self.teacher; },
+      get memory() { return self.memory; },
+      get metrics() { return self.metrics(); },
+      get evaluations() { return self.evaluations; },
+      get currentTask() { return self.data.scenario.tasks[self.busy ? self.completed : self.completed - 1] ?? null; },
+      get completedTasks() { return self.completed; },
+      get nextTask() { return self.data.scenario.tasks[self.completed] ?? null; },
       tasks: this.data.scenario.tasks,
       dataset: this.data.dataset,
       classOrder: this.data.classOrder,
       method: this.method,
-      get methodState() {
-        return self.methodState;
-      },
+      get methodState() { return self.methodState; },
       configHash: this.hash,
+      settings: { ...this.training, backbone: this.options.backbone },
     };
   }
 
@@ -227,14 +112,6 @@ class CilRun implements Run {
     };
   }
 
-  /** The variables an optimiser updates, with the network's stable names (slots and checkpoints key on them). */
-  private namedTrainable(only?: tf.Variable[]): NamedVariable[] {
-    const byVariable = new Map<tf.Variable, string>();
-    for (const [name, v] of this.net.namedVariables()) byVariable.set(v, name);
-    const list = only ?? this.net.trainableVariables;
-    return list.map((variable) => ({ name: byVariable.get(variable) ?? `external/${variable.name}`, variable }));
-  }
-
   async trainTask(): Promise<TaskMetrics> {
     this.guard('trainTask');
     const task = this.data.scenario.tasks[this.completed];
@@ -258,19 +135,11 @@ class CilRun implements Run {
       this.teacher?.dispose();
       this.teacher = this.net.clone(false);
     }
-    let random: SeededRandom | null = null;
     const stageCounts = new Map<string, number>();
     const stages: StageSummary[] = [];
-    const services: TrainerServices = {
-      trainLoop: async (opts) => {
-        stages.push(await this.runStage(ctx, { ...(opts as StageOptions) }, stageCounts));
-      },
-      features: (indices, net) => this.data.features(net ?? this.net, indices, this.training.evalBatchSize),
-      labels: (indices) => this.data.labels(indices),
-      taskIndices: (spec) => this.data.trainIndicesOfClasses(spec.start, spec.end),
-      memory: () => this.memory.toMap(),
-      random: () => (random ??= createRandom(deriveSeed(this.options.seed, 'method', t))),
-    };
+    const services = this.services(t, async (opts) => {
+      stages.push(await runStage(this.stageEnvironment(), ctx, opts, stageCounts));
+    });
     const ctx = this.taskContext(task, services);
     await this.method.beforeTask?.(ctx);
 
@@ -290,12 +159,13 @@ class CilRun implements Run {
 
     const first = t === 0;
     const spec = first ? this.training.initOptimizer : this.training.optimizer;
-    const mainOptimizer = this.mainOptimizer(spec);
+    const mainOptimizer = this.optimizers.next(spec);
     let mainStage: StageSummary;
     try {
       const defaults = { learningRate: spec.lr, epochs: first ? this.training.initEpochs : this.training.epochs };
       const custom = this.method.mainStage?.(ctx, defaults) ?? {};
-      mainStage = await this.runStage(
+      mainStage = await runStage(
+        this.stageEnvironment(),
         ctx,
         {
           data,
@@ -321,7 +191,7 @@ class CilRun implements Run {
       for (let c = task.start; c < task.end; c++) newClasses.set(c, this.data.trainIndicesOfClasses(c, c + 1));
       this.memory.update(this.method.memory, newClasses, {
         features: (indices) => this.data.features(this.net, indices, this.training.evalBatchSize),
-        random: createRandom(deriveSeed(this.options.seed, 'memory', t)),
+        random: createRandom(streamSeed(this.options.seed, 'memory', t)),
       });
     }
     await this.method.afterTask?.(ctx);
@@ -351,150 +221,8 @@ class CilRun implements Run {
     return metrics;
   }
 
-  /**
-   * The main stage's optimiser: a fresh one per task, or (resetOptimizerEachTask: false) one with this task's spec
-   * that takes over the previous task's slots (momentum / Adam moments).
-   */
-  private mainOptimizer(spec: OptimizerSpec): Optimizer {
-    const optimizer = new Optimizer(spec);
-    if (this.training.resetOptimizerEachTask) return optimizer;
-    const previous = this.carriedOptimizer;
-    if (previous) {
-      const state = previous.getState();
-      try {
-        if (state.kind === spec.kind) optimizer.setState(state);
-      } finally {
-        disposeTensorsIn(state);
-      }
-      previous.dispose();
-    }
-    this.carriedOptimizer = optimizer;
-    return optimizer;
-  }
-
-  /** One stage: the epochs over `opts.data` with an optimiser of its own (or the given one). */
-  private async runStage(
-    ctx: TaskContext,
-    opts: StageOptions,
-    stageCounts: Map<string, number>,
-    optimizer?: Optimizer,
-  ): Promise<StageSummary> {
-    const t = ctx.task.index;
-    const tasks = this.data.scenario.tasks.length;
-    const occurrence = stageCounts.get(opts.stage) ?? 0;
-    stageCounts.set(opts.stage, occurrence + 1);
-    const stageName = occurrence === 0 ? opts.stage : `${opts.stage}#${occurrence + 1}`;
-    if (!Number.isInteger(opts.epochs) || opts.epochs < 0) throw new Error(`trainLoop('${opts.stage}'): epochs must be an integer >= 0, got ${opts.epochs}`);
-    const indices = concatIndices([opts.data.newIndices, opts.data.replayIndices]);
-    if (indices.length === 0 && opts.epochs > 0) throw new Error(`trainLoop('${opts.stage}') on task ${t}: no training images (newIndices and replayIndices are empty)`);
-    const replayFlags = this.data.replayMask(opts.data.replayIndices);
-    const ratio = opts.data.replayRatio;
-    if (ratio !== undefined && !(ratio > 0 && Number.isFinite(ratio))) {
-      throw new Error(`trainLoop('${opts.stage}'): data.replayRatio must be a positive number, got ${ratio}`);
-    }
-    const composed = ratio !== undefined && opts.data.newIndices.length > 0 && opts.data.replayIndices.length > 0;
-    const spec: OptimizerSpec = { ...(opts.optimizer ?? this.training.optimizer), lr: opts.learningRate };
-    const ownOptimizer = optimizer ? null : new Optimizer(spec);
-    const stepper = optimizer ?? ownOptimizer!;
-    const schedule = opts.schedule ?? { kind: 'constant' };
-    const batchSize = opts.batchSize ?? this.training.batchSize;
-    const augment = opts.augment ?? this.training.augment;
-    const batchSeed = deriveSeed(this.options.seed, 'batches', t, stageName);
-    const stepsPerEpoch = composed ? Math.max(1, Math.floor(opts.data.newIndices.length / batchSize)) : Math.ceil(indices.length / batchSize);
-    const summary: StageSummary = { stage: stageName, epochs: opts.epochs, loss: NaN, terms: {}, lr: opts.learningRate, images: 0, seconds: 0 };
-    const started = Date.now();
-    try {
-      for (let epoch = 0; epoch < opts.epochs; epoch++) {
-        const lr = learningRateAt(schedule, opts.learningRate, epoch, opts.epochs);
-        const variables = this.namedTrainable(opts.variables);
-        const sums: Record<string, number> = {};
-        let steps = 0;
-        let images = 0;
-        const epochStart = Date.now();
-        const batching = { batchSize, seed: batchSeed, epoch, augment };
-        const epochBatches = composed
-          ? this.ratioBatches(opts.data, Math.max(1, Math.round(batchSize * ratio!)), stepsPerEpoch, batching)
-          : this.data.batches(indices, batching);
-        for (const batch of epochBatches) {
-          const terms = trainStep({
-            ctx,
-            net: this.net,
-            teacher: this.teacher,
-            makeBatch: () => this.data.batchTensors(batch, replayFlags),
-            prepareBatch: opts.prepareBatch,
-            lossTerms: opts.lossTerms as (step: StepContext) => LossTerms,
-            variables,
-            optimizer: stepper,
-            lr,
-            location: { task: t, stage: stageName, epoch, step: steps },
-          });
-          for (const [name, v] of Object.entries(terms)) sums[name] = (sums[name] ?? 0) + v;
-          steps++;
-          images += batch.n;
-          const elapsed = (Date.now() - epochStart) / 1000;
-          const means = Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, v / steps]));
-          const rate = images / Math.max(elapsed, 1e-6);
-          const stepsLeft = stepsPerEpoch - steps + (opts.epochs - epoch - 1) * stepsPerEpoch;
-          this.progress({
-            type: 'step',
-            task: t,
-            tasks,
-            stage: stageName,
-            epoch,
-            epochs: opts.epochs,
-            step: steps - 1,
-            steps: stepsPerEpoch,
-            loss: Object.values(means).reduce((a, b) => a + b, 0),
-            terms: means,
-            lr,
-            imagesPerSecond: rate,
-            etaSeconds: (stepsLeft * elapsed) / steps,
-          });
-          await yieldToEventLoop();
-        }
-        const seconds = (Date.now() - epochStart) / 1000;
-        summary.terms = Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, v / Math.max(steps, 1)]));
-        summary.loss = Object.values(summary.terms).reduce((a, b) => a + b, 0);
-        summary.lr = lr;
-        summary.images += images;
-        this.progress({
-          type: 'epoch',
-          task: t,
-          tasks,
-          stage: stageName,
-          epoch,
-          epochs: opts.epochs,
-          loss: summary.loss,
-          terms: summary.terms,
-          lr,
-          images,
-          seconds,
-          imagesPerSecond: images / Math.max(seconds, 1e-6),
-        });
-      }
-    } finally {
-      ownOptimizer?.dispose();
-    }
-    summary.seconds = (Date.now() - started) / 1000;
-    return summary;
-  }
-
-  /** Ratio-preserving batches (TrainingData.replayRatio): `steps` new-data batches, each followed by `replayPerBatch` exemplars. */
-  private *ratioBatches(
-    data: TrainingData,
-    replayPerBatch: number,
-    steps: number,
-    o: { batchSize: number; seed: number; epoch: number; augment: boolean },
-  ): Generator<CpuBatch> {
-    // Each exemplar appears equally often (+-1) in the epoch's replay stream; batches() shuffles it.
-    const replay = data.replayIndices;
-    const cycled = Int32Array.from({ length: steps * replayPerBatch }, (_, i) => replay[i % replay.length]);
-    const replayBatches = this.data.batches(cycled, { ...o, batchSize: replayPerBatch, seed: deriveSeed(o.seed, 'replay') })[Symbol.iterator]();
-    let step = 0;
-    for (const fresh of this.data.batches(data.newIndices, o)) {
-      if (step++ === steps) return;
-      yield concatBatches(fresh, replayBatches.next().value as CpuBatch);
-    }
+  private stageEnvironment(): StageEnvironment {
+    return { data: this.data, training: this.training, progress: this.progress, seed: this.options.seed, net: this.net, teacher: this.teacher };
   }
 
   private evaluateAt(ctx: TaskContext): Evaluation {
@@ -513,23 +241,23 @@ class CilRun implements Run {
     if (!this.lastContext) {
       const last = this.data.scenario.tasks[this.completed - 1];
       if (!last) throw new Error('run.evaluate(): no task trained yet; call `await run.trainTask()` first');
-      this.lastContext = this.taskContext(last, this.restoredServices(last));
+      this.lastContext = this.taskContext(last, this.services(last.index));
     }
     return this.evaluateAt(this.lastContext);
   }
 
-  /** Services for a context rebuilt after resume (evaluation only: no training stage runs from it). */
-  private restoredServices(task: TaskSpec): TrainerServices {
-    const random = createRandom(deriveSeed(this.options.seed, 'method', task.index));
+  /** The trainer's services for task t; after resume (no trainLoop given) a context for evaluation only. */
+  private services(t: number, trainLoop?: TrainerServices['trainLoop']): TrainerServices {
+    let random: SeededRandom | null = null;
     return {
-      trainLoop: async () => {
+      trainLoop: trainLoop ?? (async () => {
         throw new Error('trainLoop is only available while a task trains');
-      },
+      }),
       features: (indices, net) => this.data.features(net ?? this.net, indices, this.training.evalBatchSize),
       labels: (indices) => this.data.labels(indices),
       taskIndices: (spec) => this.data.trainIndicesOfClasses(spec.start, spec.end),
       memory: () => this.memory.toMap(),
-      random: () => random,
+      random: () => (random ??= createRandom(streamSeed(this.options.seed, 'method', t))),
     };
   }
 
@@ -539,82 +267,36 @@ class CilRun implements Run {
   }
 
   private writeCheckpoint(optimizer: Optimizer): void {
-    const dir = this.options.checkpointDir!;
-    const previous = listCheckpoints(dir);
-    const optimizerState: OptimizerState | null = this.training.resetOptimizerEachTask ? null : optimizer.getState();
-    let bytes: Uint8Array;
-    try {
-      bytes = encodeCheckpoint({
-        kind: CHECKPOINT_KIND,
+    const file = saveRunCheckpoint(
+      this.options.checkpointDir!,
+      {
         configHash: this.hash,
         identity: this.identity,
+        seed: this.options.seed,
         completedTasks: this.completed,
-        backend: safeBackendName(),
-        architecture: this.net.architecture() as unknown as Record<string, unknown>,
-        weights: this.net.namedVariables(),
-        optimizer: optimizerState,
-        memory: this.memory.toJSON() as unknown as Record<string, unknown>,
+        net: this.net,
+        optimizer: this.optimizers.state(optimizer),
+        memory: this.memory,
         methodState: this.methodState,
         metrics: this.taskMetrics,
         evaluations: this.evaluations,
-        // Every random stream is derived from (seed, labels); nothing random carries over between tasks.
-        rng: { seed: this.options.seed, scheme: 'sfc32(deriveSeed(seed, stream, task, ...))' },
-        savedAt: new Date().toISOString(),
-      });
-    } finally {
-      if (optimizerState) for (const slots of Object.values(optimizerState.slots)) for (const t of Object.values(slots)) t.dispose();
-    }
-    const file = `${dir}/${checkpointFileName(this.completed - 1)}`;
-    removeStaleTempFiles(dir);
-    writeFileAtomic(file, bytes);
+      },
+      this.options.keepCheckpoints ?? 'last',
+    );
     this.progress({ type: 'checkpoint', task: this.completed - 1, path: file });
-    if ((this.options.keepCheckpoints ?? 'last') === 'last') {
-      for (const old of previous) if (old.file !== file) fs.rmSync(old.file, { force: true });
-    }
   }
 
   /** Loads a checkpoint written by a run with the same config hash. */
   restore(file: string): void {
-    const ckpt = readCheckpointFile(file);
-    if (ckpt.kind !== CHECKPOINT_KIND) throw new Error(`checkpoint ${file} is not a kdcl run checkpoint`);
-    if (ckpt.configHash !== this.hash) {
-      const diff = identityDiff(ckpt.identity as Record<string, unknown>, this.identity);
-      throw new Error(
-        `createRun: cannot resume from ${file}: it was written by a run with a different config ` +
-          `(hash ${String(ckpt.configHash).slice(0, 12)} vs ${this.hash.slice(0, 12)}; differing: ${diff.join(', ') || 'unknown'}). ` +
-          `Use the same options, or a new checkpointDir for the new config.`,
-      );
-    }
-    const weights = ckpt.weights as Map<string, tf.Tensor>;
-    const net = Network.fromArchitecture(ckpt.architecture as unknown as NetworkArchitecture, this.options.seed);
-    try {
-      net.loadVariables(weights);
-    } catch (err) {
-      net.dispose();
-      throw err;
-    } finally {
-      for (const t of weights.values()) t.dispose();
-    }
+    const restored = loadRunCheckpoint(file, { configHash: this.hash, identity: this.identity, seed: this.options.seed });
     this.net.dispose();
-    this.net = net;
-    this.memory = ExemplarMemory.fromJSON(ckpt.memory as unknown as ExemplarMemoryJSON);
-    this.methodState = (ckpt.methodState ?? {}) as Record<string, unknown>;
-    this.taskMetrics = ckpt.metrics as TaskMetrics[];
-    this.evaluations = ckpt.evaluations as Evaluation[];
-    this.completed = ckpt.completedTasks as number;
-    const optimizerState = ckpt.optimizer as OptimizerState | null;
-    if (optimizerState) {
-      if (!this.training.resetOptimizerEachTask) {
-        // The spec is replaced by the next task's in mainOptimizer(); only the slots matter here.
-        this.carriedOptimizer = new Optimizer(optimizerState.kind === 'adam' ? { kind: 'adam', lr: 1 } : { kind: 'sgd', lr: 1 });
-        this.carriedOptimizer.setState(optimizerState);
-      }
-      disposeTensorsIn(optimizerState);
-    }
-    const backend = safeBackendName();
-    if (ckpt.backend && backend && ckpt.backend !== backend) {
-      console.warn(`[kdcl] resuming a checkpoint written on backend '${ckpt.backend}' on '${backend}': results may differ from an uninterrupted run`);
-    }
+    this.net = restored.net;
+    this.memory = restored.memory;
+    this.methodState = restored.methodState;
+    this.taskMetrics = restored.metrics;
+    this.evaluations = restored.evaluations;
+    this.completed = restored.completedTasks;
+    this.optimizers.restore(restored.optimizer);
   }
 
   dispose(): void {
@@ -623,16 +305,8 @@ class CilRun implements Run {
     this.net.dispose();
     this.teacher?.dispose();
     this.teacher = null;
-    this.carriedOptimizer?.dispose();
+    this.optimizers.dispose();
     disposeTensorsIn(this.methodState);
-  }
-}
-
-function safeBackendName(): string | null {
-  try {
-    return backendInfo().name;
-  } catch {
-    return null;
   }
 }
 

@@ -1,0 +1,62 @@
+/** What an experiment writes: one record per run, and the experiment's results file (shared by runner and analysis). */
+import type { RunSpec } from './experiments';
+import type { Profile } from './profiles';
+
+/** One finished (or failed) run. Accuracies are fractions in [0, 1]. */
+export interface RunResult {
+  /** `<spec id>_s<seed>`. */
+  id: string;
+  specId: string;
+  experiment: string;
+  method: string;
+  scenario: string;
+  kd: boolean;
+  labels: Record<string, string>;
+  role: RunSpec['role'];
+  seed: number;
+  status: 'done' | 'failed';
+  error?: string;
+  /** Average incremental accuracy (first task included), last accuracy, FACIL forgetting, BWT. */
+  aia: number | null;
+  last: number | null;
+  forgetting: number | null;
+  bwt: number | null;
+  /** Accuracy on all seen classes after each task, and the number of classes seen then. */
+  accuracies: number[];
+  seenClasses: number[];
+  /** acc[t][j]: after task t, on task j's classes. */
+  accuracyMatrix: number[][];
+  /** 'method' when the primary accuracy is the method's own classifier (iCaRL's NME), else 'cnn'. */
+  primary: 'cnn' | 'method';
+  /** The CNN (logit arg-max) numbers, when they differ from the primary ones. */
+  cnn: { aia: number; last: number; accuracies: number[] } | null;
+  /** Method config actually used, and the training options. */
+  methodConfig: Record<string, unknown>;
+  training: Record<string, unknown>;
+  scenarioShape: { numClasses: number; initial: number; increment: number; tasks: number };
+  configHash: string;
+  /** Wall seconds of this run in this session (resumed tasks not counted), and CPU seconds of the process then. */
+  seconds: number;
+  cpuSeconds: number;
+  trainSeconds: number;
+  resumedTasks: number;
+}
+
+export interface ExperimentResults {
+  kind: 'kdcl-experiment-results';
+  version: 1;
+  experiment: string;
+  surveyTable: string;
+  profile: string;
+  dataset: string;
+  backend: string;
+  createdAt: string;
+  /** Wall and process CPU seconds of this session (resumed work not counted). */
+  seconds: number;
+  cpuSeconds: number;
+  profileSettings: Profile;
+  datasetShape: { classes: number; trainImages: number; testImages: number; imageSize: [number, number] };
+  /** Methods of the experiment left out by the profile (excludeMethods). */
+  excluded: string[];
+  runs: RunResult[];
+}
