@@ -5,6 +5,7 @@
  * - 'none': nothing (tests).
  * Notebooks that want their own rendering (HTML, charts) pass `onProgress` and get every event.
  */
+import cliProgress from 'cli-progress';
 
 export interface StepEvent {
   type: 'step';
@@ -90,33 +91,43 @@ function stageLabel(e: { task: number; tasks: number; stage: string }): string {
   return `task ${e.task + 1}/${e.tasks}${e.stage === 'train' ? '' : ` ${e.stage}`}`;
 }
 
-/** In-place bar on a terminal, redrawn at most ~8 times a second. */
+/** In-place bar on a terminal (cli-progress), one per epoch, redrawn at most 8 times a second. */
 function barSink(stream: NodeJS.WriteStream): ProgressSink {
-  let lastDraw = 0;
-  let drawn = false;
-  const width = 20;
-  const clear = () => {
-    if (drawn) stream.write('\r\x1b[K');
-    drawn = false;
+  let bar: cliProgress.SingleBar | null = null;
+  let current = '';
+  const stop = () => {
+    bar?.stop();
+    bar = null;
+    current = '';
   };
   return (e) => {
     if (e.type === 'step') {
-      const now = Date.now();
-      if (now - lastDraw < 125 && e.step + 1 < e.steps) return;
-      lastDraw = now;
-      const done = Math.round((width * (e.step + 1)) / e.steps);
-      const bar = '#'.repeat(done) + '.'.repeat(width - done);
-      const line =
-        `${stageLabel(e)} epoch ${e.epoch + 1}/${e.epochs} [${bar}] ${e.step + 1}/${e.steps} ` +
-        `loss ${e.loss.toFixed(4)} ${e.imagesPerSecond.toFixed(0)} img/s ETA ${formatSeconds(e.etaSeconds)}`;
-      const columns = stream.columns ?? 120;
-      stream.write('\r\x1b[K' + line.slice(0, columns - 1));
-      drawn = true;
+      const key = `${e.task}/${e.stage}/${e.epoch}`;
+      if (key !== current) {
+        stop();
+        bar = new cliProgress.SingleBar(
+          {
+            stream,
+            format: `${stageLabel(e)} epoch ${e.epoch + 1}/${e.epochs} [{bar}] {value}/{total} loss {loss} {rate} img/s ETA {left}`,
+            barsize: 20,
+            barCompleteChar: '#',
+            barIncompleteChar: '.',
+            fps: 8,
+            clearOnComplete: true,
+            hideCursor: false,
+            linewrap: false,
+          },
+          cliProgress.Presets.legacy,
+        );
+        bar.start(e.steps, 0, { loss: '-', rate: '-', left: '--:--' });
+        current = key;
+      }
+      bar!.update(e.step + 1, { loss: e.loss.toFixed(4), rate: e.imagesPerSecond.toFixed(0), left: formatSeconds(e.etaSeconds) });
     } else if (e.type === 'task-end') {
-      clear();
+      stop();
       stream.write(`${stageLabel({ ...e, stage: 'train' })} done: accuracy ${(100 * e.accuracy).toFixed(2)}% in ${formatSeconds(e.seconds)}\n`);
     } else if (e.type === 'epoch' && e.epoch + 1 === e.epochs) {
-      clear();
+      stop();
       stream.write(`${linesText(e)}\n`);
     }
   };
