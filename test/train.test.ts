@@ -187,6 +187,15 @@ describe('checkpoint format', () => {
     expect(() => decodeCheckpoint(flipped, 'f.kdcl')).toThrow(/checksum mismatch/);
     expect(() => decodeCheckpoint(new TextEncoder().encode('hello world, not a checkpoint'), 'f.kdcl')).toThrow(/bad magic/);
   });
+  it('covers the header by a checksum: an edited metric in valid JSON is refused', () => {
+    const bytes = Buffer.from(encodeCheckpoint({ metrics: [{ accuracy: 0.25 }], completedTasks: 1 }));
+    const text = bytes.toString('latin1');
+    const edited = Buffer.from(text.replace('"accuracy":0.25', '"accuracy":0.95'), 'latin1');
+    expect(edited.length).toBe(bytes.length);
+    expect(edited.equals(bytes)).toBe(false);
+    expect(() => decodeCheckpoint(edited, 'f.kdcl')).toThrow(/f\.kdcl is unreadable: header checksum mismatch/);
+    expect((decodeCheckpoint(bytes, 'f.kdcl').metrics as { accuracy: number }[])[0].accuracy).toBe(0.25);
+  });
 });
 
 describe('methods registry', () => {
@@ -349,19 +358,22 @@ describe('training runs (tiny ResNet-32, embedded dataset subset)', () => {
     await expect(createRun(baseOptions({ epochs: 1, resumeFrom: dir }))).rejects.toThrow(/task-000\.kdcl is unreadable: payload is .*truncated/);
   });
 
-  it('ignores and cleans up the temp file of a checkpoint write that was killed before its rename', async () => {
+  it('ignores the temp file of a checkpoint write killed before its rename, and sweeps it only if its writer is dead', async () => {
     const dir = tmpDir();
     const run = await createRun(baseOptions({ epochs: 1, checkpointDir: dir }));
     await run.trainTask();
     run.dispose();
-    const stale = path.join(dir, '.task-001.kdcl.tmp-12345-1700000000000');
-    fs.writeFileSync(stale, 'KDCLCKPT half-written');
+    // pid 2^31 - 2 exists on no Linux host (pid_max is at most 2^22).
+    const dead = path.join(dir, `.task-001.kdcl.tmp-${os.hostname()}-2147483646-1700000000000`);
+    const otherHost = path.join(dir, `.task-001.kdcl.tmp-elsewhere.example-${process.ppid}-1700000000000`);
+    const alive = path.join(dir, `.task-001.kdcl.tmp-${os.hostname()}-${process.ppid}-1700000000000`);
+    for (const f of [dead, otherHost, alive]) fs.writeFileSync(f, 'KDCLCKPT half-written');
     expect(resolveCheckpoint(dir)).toBe(path.join(dir, 'task-000.kdcl'));
     const resumed = await createRun(baseOptions({ epochs: 1, checkpointDir: dir, resumeFrom: dir }));
     expect(resumed.state.completedTasks).toBe(1);
     await resumed.trainTask();
-    expect(fs.readdirSync(dir)).toEqual(['task-001.kdcl']);
     resumed.dispose();
+    expect(fs.readdirSync(dir).sort()).toEqual([path.basename(otherHost), path.basename(alive), 'task-001.kdcl'].sort());
   });
 
   it('resumes in process to the same metrics as an uninterrupted run (replay, teacher, carried optimiser)', async () => {

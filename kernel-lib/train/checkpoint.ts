@@ -3,8 +3,9 @@
  * rename). Layout:
  *
  *   8 bytes  magic "KDCLCKPT"
- *   4 bytes  format version, uint32 LE
+ *   4 bytes  format version, uint32 LE (2)
  *   4 bytes  header length H, uint32 LE
+ *  32 bytes  SHA-256 of the H header bytes (metrics, completed tasks and every other field are covered)
  *   H bytes  JSON header (UTF-8): the checkpoint's data, with binary values replaced by references to blobs
  *   payload  the blobs, each 8-byte aligned; the header holds the payload's length and SHA-256
  *
@@ -13,12 +14,14 @@
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { tf } from '../tf';
 
 const MAGIC = 'KDCLCKPT';
-const FORMAT_VERSION = 1;
+const FORMAT_VERSION = 2;
 const PREAMBLE = 16;
+const DIGEST = 32;
 
 type TypedArray =
   | Float32Array
@@ -146,26 +149,36 @@ export function encodeCheckpoint(data: Record<string, unknown>): Uint8Array {
   preamble.write(MAGIC, 0, 'latin1');
   preamble.writeUInt32LE(FORMAT_VERSION, 8);
   preamble.writeUInt32LE(header.byteLength, 12);
-  return Buffer.concat([preamble, header, payload]);
+  const digest = createHash('sha256').update(header).digest();
+  return Buffer.concat([preamble, digest, header, payload]);
 }
 
 /** Parses checkpoint bytes; `file` names the source in errors. */
 export function decodeCheckpoint(bytes: Uint8Array, file: string): Record<string, unknown> {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const corrupt = (why: string) =>
-    new Error(`checkpoint ${file} is unreadable: ${why}. Delete it and resume from an earlier task's checkpoint, or start the run again.`);
+    new Error(
+      `checkpoint ${file} is unreadable: ${why}. Delete it and run again: a run keeps only its latest checkpoint ` +
+        `(keepCheckpoints: 'last'), so it starts over from task 0; with keepCheckpoints: 'all' it would resume from the task before.`,
+    );
   if (buf.byteLength < PREAMBLE || buf.toString('latin1', 0, 8) !== MAGIC) throw corrupt('not a kdcl checkpoint (bad magic bytes)');
   const version = buf.readUInt32LE(8);
+  if (version === 1) throw corrupt('format version 1, written by an earlier kdcl whose header had no checksum (this kdcl reads version 2)');
   if (version !== FORMAT_VERSION) throw corrupt(`format version ${version}, this kdcl reads version ${FORMAT_VERSION}`);
   const headerBytes = buf.readUInt32LE(12);
-  if (PREAMBLE + headerBytes > buf.byteLength) throw corrupt(`truncated header (needs ${headerBytes} bytes)`);
+  const start = PREAMBLE + DIGEST;
+  if (start + headerBytes > buf.byteLength) throw corrupt(`truncated header (needs ${headerBytes} bytes)`);
+  const headerRaw = buf.subarray(start, start + headerBytes);
+  if (!createHash('sha256').update(headerRaw).digest().equals(buf.subarray(PREAMBLE, start))) {
+    throw corrupt('header checksum mismatch (the metrics or settings in it were changed or damaged)');
+  }
   let header: { payloadBytes: number; payloadSha256: string; body: unknown };
   try {
-    header = JSON.parse(buf.toString('utf8', PREAMBLE, PREAMBLE + headerBytes));
+    header = JSON.parse(headerRaw.toString('utf8'));
   } catch (err) {
     throw corrupt(`header is not valid JSON (${(err as Error).message})`);
   }
-  const payload = buf.subarray(PREAMBLE + headerBytes);
+  const payload = buf.subarray(start + headerBytes);
   if (payload.byteLength !== header.payloadBytes) {
     throw corrupt(`payload is ${payload.byteLength} bytes, the header says ${header.payloadBytes} (truncated or appended to)`);
   }
@@ -177,7 +190,7 @@ export function decodeCheckpoint(bytes: Uint8Array, file: string): Record<string
 export function writeFileAtomic(file: string, bytes: Uint8Array): void {
   const dir = path.dirname(file);
   fs.mkdirSync(dir, { recursive: true });
-  const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}-${Date.now()}`);
+  const tmp = path.join(dir, `.${path.basename(file)}.tmp-${os.hostname()}-${process.pid}-${Date.now()}`);
   const fd = fs.openSync(tmp, 'w');
   try {
     fs.writeSync(fd, bytes);
@@ -204,11 +217,28 @@ export function checkpointFileName(task: number): string {
   return `task-${String(task).padStart(3, '0')}.kdcl`;
 }
 
-/** Removes temp files left by a checkpoint write that was killed before its rename. */
+/** Removes the temp files of writes killed before their rename, where the writer is known to be dead (see below). */
 export function removeStaleTempFiles(dir: string): void {
   if (!fs.existsSync(dir)) return;
   for (const name of fs.readdirSync(dir)) {
-    if (/^\.task-\d{3,}\.kdcl\.tmp-/.test(name)) fs.rmSync(path.join(dir, name), { force: true });
+    if (isDeadOwnersTempFile(name)) fs.rmSync(path.join(dir, name), { force: true });
+  }
+}
+
+/**
+ * A temp file of writeFileAtomic (`.<name>.tmp-<host>-<pid>-<time>`) whose writer is known to be dead: written on
+ * this host by a process that no longer exists. Another host's temp files, or a live process's, are left alone.
+ */
+export function isDeadOwnersTempFile(name: string): boolean {
+  const m = /^\..+\.tmp-(.+)-(\d+)-\d+$/.exec(name);
+  if (!m || m[1] !== os.hostname()) return false;
+  const pid = Number(m[2]);
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
   }
 }
 

@@ -20,6 +20,7 @@ import type { Evaluation } from './evaluate';
 import type { TaskMetrics } from './metrics';
 import type { OptimizerState } from './optim';
 import { disposeTensorsIn } from './optimizer-carry';
+import { firstDivergedVariable } from './step';
 
 const CHECKPOINT_KIND = 'kdcl-run-checkpoint';
 
@@ -50,6 +51,12 @@ export function safeBackendName(): string | null {
 
 /** Writes the checkpoint of the last completed task into `dir` (atomically); returns its path. */
 export function saveRunCheckpoint(dir: string, snapshot: RunSnapshot, keep: 'all' | 'last'): string {
+  // Never from a diverged state (the step guard stops a run first; this is the last line).
+  const diverged = firstDivergedVariable(snapshot.net.namedVariables());
+  if (diverged) {
+    disposeTensorsIn(snapshot.optimizer);
+    throw new Error(`checkpoint not written: variable '${diverged.name}' holds ${diverged.value} (the network diverged)`);
+  }
   const previous = listCheckpoints(dir);
   let bytes: Uint8Array;
   try {

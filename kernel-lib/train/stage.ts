@@ -99,6 +99,7 @@ env: StageEnvironment,
           optimizer: stepper,
           lr,
           location: { task: t, stage: stageName, epoch, step: steps },
+          state: () => env.net.namedVariables(),
         });
         for (const [name, v] of Object.entries(terms)) sums[name] = (sums[name] ?? 0) + v;
         steps++;

@@ -34,6 +34,51 @@ export class NonFiniteLossError extends Error {
   }
 }
 
+/**
+ * The network's state went non-finite or exploded (a weight, or a batch-norm running statistic, beyond
+ * `limit` in magnitude) at this step. The loss terms can stay finite in training mode while this happens, so the
+ * state is checked after every update. The run stops; nothing is written from the bad state.
+ */
+export class DivergedStateError extends Error {
+  constructor(
+    readonly location: StepLocation,
+    readonly variable: string,
+    readonly value: number,
+    readonly limit: number,
+  ) {
+    const where = `task ${location.task}, stage '${location.stage}', epoch ${location.epoch}, step ${location.step}`;
+    const what = Number.isFinite(value) ? `max |x| = ${value.toExponential(2)} exceeds ${limit.toExponential(0)}` : `it holds ${value}`;
+    super(
+      `diverged at ${where}: variable '${variable}' ${what} after this update. The run stopped; ` +
+        `the last completed task's checkpoint is kept. Lower the learning rate or check the method's loss.`,
+    );
+    this.name = 'DivergedStateError';
+  }
+}
+
+/** Magnitude above which a weight or running statistic counts as exploded (kdcl's nets stay far below it). */
+export const DIVERGENCE_LIMIT = 1e8;
+
+/**
+ * The first variable holding a non-finite value or one beyond `limit`, with that value (max |x| for an exploded one),
+ * or null when all are sane.
+ */
+export function firstDivergedVariable(variables: Iterable<[string, tf.Variable]>, limit = DIVERGENCE_LIMIT): { name: string; value: number } | null {
+  for (const [name, variable] of variables) {
+    if (variable.dtype !== 'float32') continue;
+    const values = variable.dataSync() as Float32Array;
+    let max = 0;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (v !== v || v === Infinity || v === -Infinity) return { name, value: v };
+      const a = v < 0 ? -v : v;
+      if (a > max) max = a;
+    }
+    if (max > limit) return { name, value: max };
+  }
+  return null;
+}
+
 function sumValues(terms: Record<string, number>): number {
   return Object.values(terms).reduce((a, b) => a + b, 0);
 }
@@ -50,6 +95,8 @@ export interface StepInput {
   optimizer: Optimizer;
   lr: number;
   location: StepLocation;
+  /** Every variable of the network (weights and batch-norm statistics), checked after the update. */
+  state?: () => Iterable<[string, tf.Variable]>;
 }
 
 /** Runs one step; returns each term's value (and applies the update) or throws NonFiniteLossError. */
@@ -128,6 +175,8 @@ export function trainStep(input: StepInput): Record<string, number> {
       throw new Error(`the loss does not depend on any of the ${input.variables.length} trained variables (${where}): check the method's lossTerms`);
     }
     input.optimizer.apply(input.variables, gradMap, input.lr);
+    const diverged = input.state ? firstDivergedVariable(input.state()) : null;
+    if (diverged) throw new DivergedStateError(location, diverged.name, diverged.value, DIVERGENCE_LIMIT);
     return terms;
   } finally {
     result.stacked.dispose();
