@@ -59,6 +59,7 @@ export {
   Optimizer,
   learningRateAt,
   NonFiniteLossError,
+  DivergedStateError,
   listCheckpoints,
   readCheckpointFile,
   resolveCheckpoint,

@@ -1,7 +1,7 @@
 /**
  * Backend selection (kernel-lib/backend/index.ts): auto order, KDCL_BACKEND / option forcing, backendInfo() fields,
- * errors for unknown or unloadable names. initBackend() remembers its first result per module instance, so every test
- * imports a fresh copy of the module.
+ * errors for unknown or unloadable names. initBackend() remembers its first result for the whole process (on
+ * globalThis, so that two instances of the module agree), so every test forgets it and imports a fresh copy.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createRequire } from 'node:module';
@@ -16,6 +16,7 @@ const require = createRequire(import.meta.url);
 const savedEnv = process.env.KDCL_BACKEND;
 
 async function freshBackendModule(): Promise<BackendModule> {
+  delete (globalThis as Record<symbol, unknown>)[Symbol.for('kdcl.backend.selection')];
   vi.resetModules();
   return import('../kernel-lib/backend/index');
 }

@@ -306,9 +306,18 @@ describe('runner', () => {
     for (const f of figures) expect(fs.readFileSync(f, 'utf8')).toMatch(/^<svg/);
     expect(listFiles(outDir).filter((f) => /\.tmp-/.test(f))).toEqual([]);
 
-    // A rerun resumes every run from its final checkpoint: nothing trains, same results, the training's times kept.
-    const again = await runExperiment({ experiment, profile: MICRO, preloaded: dataset, outDir, verbosity: 'none' });
-    expect(again.results.runs.map((r) => r.resumedTasks)).toEqual([10, 10]);
+    // A rerun finds every run finished (by its result file, before any checkpoint is read): nothing trains, and
+    // results.json keeps each run's record as its training session wrote it (times, resumed tasks).
+    const starts: number[] = [];
+    const again = await runExperiment({
+      experiment, profile: MICRO, preloaded: dataset, outDir, verbosity: 'none',
+      onEvent: (e) => {
+        if (e.type === 'run-start') starts.push(e.resumedTasks);
+        expect(e.type).not.toBe('task-end');
+      },
+    });
+    expect(starts).toEqual([10, 10]);
+    expect(again.results.runs.map((r) => r.resumedTasks)).toEqual([3, 0]);
     expect(again.results.runs.map((r) => [r.seconds, r.cpuSeconds])).toEqual(outcome.results.runs.map((r) => [r.seconds, r.cpuSeconds]));
     expect(again.results.runs.map((r) => r.accuracyMatrix)).toEqual(outcome.results.runs.map((r) => r.accuracyMatrix));
     const reread = readOutcome(outDir);

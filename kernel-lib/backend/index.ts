@@ -73,8 +73,15 @@ const loaders: Record<BackendName, Loader> = {
   },
 };
 
-let current: BackendInfo | undefined;
-let pending: Promise<BackendInfo> | undefined;
+// One selection per process, shared through globalThis: tsx can load this file twice in one process (an ES-module
+// script and the CommonJS modules it imports each get an instance), and both must see the same engine.
+interface Selection {
+  current?: BackendInfo;
+  pending?: Promise<BackendInfo>;
+}
+const SELECTION_KEY = Symbol.for('kdcl.backend.selection');
+const shared = globalThis as Record<symbol, Selection | undefined>;
+const selection: Selection = (shared[SELECTION_KEY] ??= {});
 
 export interface InitBackendOptions {
   /** Force one backend; defaults to KDCL_BACKEND, else the first that loads. */
@@ -85,15 +92,15 @@ export interface InitBackendOptions {
 
 /** Picks and activates the backend (idempotent: later calls return the first result). */
 export function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
-  if (current) return Promise.resolve(current);
-  pending ??= select(options).then((info) => {
-    current = info;
+  if (selection.current) return Promise.resolve(selection.current);
+  selection.pending ??= select(options).then((info) => {
+    selection.current = info;
     if (options.log ?? true) console.log(describeBackend(info));
     return info;
   }).finally(() => {
-    pending = undefined;
+    selection.pending = undefined;
   });
-  return pending;
+  return selection.pending;
 }
 
 async function select(options: InitBackendOptions): Promise<BackendInfo> {
@@ -126,8 +133,8 @@ async function select(options: InitBackendOptions): Promise<BackendInfo> {
 
 /** The active backend's description; throws if initBackend() has not run. */
 export function backendInfo(): BackendInfo {
-  if (!current) throw new Error('backendInfo(): call `await initBackend()` first');
-  return current;
+  if (!selection.current) throw new Error('backendInfo(): call `await initBackend()` first');
+  return selection.current;
 }
 
 export function describeBackend(info: BackendInfo): string {

@@ -102,12 +102,18 @@ export async function writeReport(outcome: ExperimentOutcome, options: ReportOpt
   }
   const done = results.runs.filter((r) => r.status === 'done').length;
   const shapeLine = `${results.datasetShape.classes} classes, ${results.datasetShape.trainImages} training / ${results.datasetShape.testImages} test images, ${results.datasetShape.imageSize.join('x')}`;
+  const engines = [...new Set(results.runs.filter((r) => r.engine).map((r) => {
+    const e = r.engine!;
+    return `${e.backend}, ${e.threads ?? '?'} thread(s)${e.isa ? `, ISA ${e.isa}` : ''}${e.loops ? ` (kdcl loops ${e.loops})` : ''}, ${e.precision}`;
+  }))];
   const lines = [
     `# ${experiment.title} (survey ${experiment.surveyTable})`,
     '',
     `kdcl reproduction, profile \`${profile.name}\` on dataset \`${outcome.dataset}\` (${shapeLine}), backend \`${results.backend}\`. ` +
       `${done} of ${results.runs.length} runs finished; this session took ${(results.seconds / 60).toFixed(1)} min (${((results.cpuSeconds ?? 0) / 60).toFixed(1)} CPU min). Generated ${results.createdAt}` +
       (options.executedBy ? `, executed by ${options.executedBy}.` : '.'),
+    '',
+    `Engine: ${engines.length ? engines.join('; ') : 'not recorded'}. Results are reproducible bit for bit on the same engine (backend, thread count, ISA, precision); another engine gives other digits.`,
     '',
     '## Question',
     '',

@@ -1,6 +1,7 @@
 /** What an experiment writes: one record per run, and the experiment's results file (shared by runner and analysis). */
 import type { RunSpec } from './experiments';
 import type { Profile } from './profiles';
+import type { EngineIdentity } from '../train/config';
 
 /** One finished (or failed) run. Accuracies are fractions in [0, 1]. */
 export interface RunResult {
@@ -35,6 +36,8 @@ export interface RunResult {
   training: Record<string, unknown>;
   scenarioShape: { numClasses: number; initial: number; increment: number; tasks: number };
   configHash: string;
+  /** Backend, threads, ISA and precision the run computed on (results are reproducible on the same engine). */
+  engine?: EngineIdentity;
   /** Wall seconds of this run in this session (resumed tasks not counted), and CPU seconds of the process then. */
   seconds: number;
   cpuSeconds: number;

@@ -17,18 +17,16 @@ import path from 'node:path';
 import type * as aq from 'arquero';
 import { backendInfo, initBackend } from '../backend/index';
 import type { ImageDataset } from '../data/types';
-import { createMethod, methodDefaults, methodNames } from '../methods/registry';
-import type { Method } from '../methods/types';
+import { methodNames } from '../methods/registry';
 import { repoRoot } from '../paths';
-import { createRun, type ProgressEvent, type RunMetrics, type RunOptions } from '../train/index';
-import { writeFileAtomic } from '../train/checkpoint';
+import { removeStaleTempFiles, writeFileAtomic } from '../train/checkpoint';
 import { curvesTable, experimentTable, runsTable, verdict } from './analysis';
 import { loadExperimentDataset, type DatasetLoader } from './dataset';
-import { getExperiment, runKd, selectRuns, type ExperimentDefinition, type RunSpec } from './experiments';
-import { backboneFor, checkDatasetName, getProfile, validateProfile, type DatasetName, type Profile } from './profiles';
-import { runSettings } from './settings';
+import { getExperiment, selectRuns, type ExperimentDefinition, type RunSpec } from './experiments';
+import { checkDatasetName, getProfile, validateProfile, type DatasetName, type Profile } from './profiles';
 import type { ExperimentResults, RunResult } from './results';
-import { failedResult, finishedResult, summarise } from './run-result';
+import { runFiles, runOne } from './run-one';
+export { buildMethod, runOptionsFor, scaledMemoryOverrides } from './runner-options';
 
 export type { ExperimentResults, RunResult } from './results';
 
@@ -86,42 +84,6 @@ function writeTextAtomic(file: string, text: string): void {
   writeFileAtomic(file, new TextEncoder().encode(text));
 }
 
-/** Multiplies exemplar budgets (per class and total) by `scale`, totals also by classes / 100 below 100 classes. */
-export function scaledMemoryOverrides(config: Record<string, unknown>, scale: number, classes: number): Record<string, unknown> {
-  const totalScale = scale * Math.min(1, classes / 100);
-  const perClass = (n: number) => Math.max(1, Math.round(n * scale));
-  const total = (n: number) => Math.max(classes, Math.round(n * totalScale));
-  const out: Record<string, unknown> = {};
-  if (scale === 1 && totalScale === 1) return out;
-  const memory = config.memory as { perClass?: number; total?: number } | null | undefined;
-  if (memory && typeof memory === 'object') {
-    out.memory = {
-      ...memory,
-      ...(typeof memory.perClass === 'number' ? { perClass: perClass(memory.perClass) } : {}),
-      ...(typeof memory.total === 'number' ? { total: total(memory.total) } : {}),
-    };
-  }
-  if (typeof config.memoryPerClass === 'number') out.memoryPerClass = perClass(config.memoryPerClass);
-  if (typeof config.memoryTotal === 'number') out.memoryTotal = total(config.memoryTotal);
-  return out;
-}
-
-/** The method of a run: its experiment config, the profile's overrides, and the profile's memory scale. */
-export function buildMethod(spec: RunSpec, profile: Profile, classes: number): Method {
-  if (!methodNames().includes(spec.method)) {
-    throw new Error(`unknown method '${spec.method}'; valid methods: ${methodNames().join(', ')}`);
-  }
-  const overrides = { ...(profile.methodOverrides[spec.method] ?? {}), ...spec.config };
-  const memory = scaledMemoryOverrides({ ...methodDefaults(spec.method), ...overrides }, profile.memoryScale, classes);
-  return createMethod(spec.method, { ...overrides, ...memory });
-}
-
-/** createRun's options for a run (without checkpointing and display): the method and its resolved settings. */
-export function runOptionsFor(spec: RunSpec, seed: number, profile: Profile, datasetName: DatasetName, dataset: ImageDataset): RunOptions {
-  const method = buildMethod(spec, profile, dataset.classNames.length);
-  return { dataset, scenario: spec.scenario, method, seed, ...runSettings(profile, method, backboneFor(profile, datasetName)) };
-}
-
 const pct = (x: number | null) => (x === null ? '  n/a' : `${(100 * x).toFixed(1)}%`);
 
 function safeBackend(): string {
@@ -141,6 +103,7 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Expe
   const problems = validateProfile(profile);
   if (problems.length) throw new Error(`invalid profile:\n  ${problems.join('\n  ')}`);
   const datasetName = checkDatasetName(options.dataset ?? profile.dataset);
+  if (options.methods && options.methods.length === 0) throw new Error('no methods selected: the method list is empty (name at least one, or leave it out for all)');
   const selected = selectRuns(experiment, { methods: options.methods, scenarios: options.scenarios });
   // The profile's exclusions apply unless the caller asked for those methods by name.
   const specs = options.methods ? selected : selected.filter((s) => !profile.excludeMethods.includes(s.method));
@@ -151,6 +114,7 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Expe
   if (unknown.length) throw new Error(`unknown method(s) ${unknown.map((m) => `'${m}'`).join(', ')}; valid methods: ${known.join(', ')}`);
 
   const outDir = path.resolve(options.outDir ?? defaultOutDir(experiment.name, profile.name, datasetName));
+  removeStaleTempFiles(outDir);
   const verbosity = options.verbosity ?? 'tasks';
   if (options.resume === false) {
     for (const sub of ['checkpoints', 'runs', 'run.log']) fs.rmSync(path.join(outDir, sub), { recursive: true, force: true });
@@ -174,7 +138,6 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Expe
       (excluded.length ? ` (left out at this profile: ${excluded.join(', ')})` : ''),
   );
 
-  const results: RunResult[] = [];
   const collect = (): ExperimentResults => ({
     kind: 'kdcl-experiment-results',
     version: 1,
@@ -197,75 +160,32 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Expe
       imageSize: [dataset.train.height, dataset.train.width],
     },
     excluded,
-    runs: results,
+    // Every run of the experiment recorded on disk, whichever session or worker ran it.
+    runs: recordedRuns(outDir, experiment, profile.seeds, say),
   });
   let index = 0;
   for (const spec of specs) {
     for (const seed of profile.seeds) {
       index++;
       const runName = `${spec.id}_s${seed}`;
-      const checkpointDir = path.join(outDir, 'checkpoints', runName);
-      const runStarted = Date.now();
-      const cpuStarted = process.cpuUsage();
-      const cpuSeconds = () => {
-        const used = process.cpuUsage(cpuStarted);
-        return (used.user + used.system) / 1e6;
-      };
-      let result: RunResult;
-      let run: Awaited<ReturnType<typeof createRun>> | null = null;
-      try {
-        const base = runOptionsFor(spec, seed, profile, datasetName, dataset);
-        run = await createRun({
-          ...base,
-          checkpointDir,
-          resumeFrom: checkpointDir,
-          keepCheckpoints: 'last',
-          progress: verbosity === 'epochs' ? 'auto' : 'none',
-          onProgress: (event: ProgressEvent) => {
-            if (event.type !== 'task-end') return;
-            options.onEvent?.({ type: 'task-end', index, total, run: spec, seed, task: event.task, tasks: event.tasks, accuracy: event.accuracy, seconds: event.seconds });
-            say(`    task ${event.task + 1}/${event.tasks}: accuracy ${pct(event.accuracy)} (${event.seconds.toFixed(1)} s)`, 'tasks');
-          },
-        });
-        const tasks = run.state.tasks.length;
-        const resumedTasks = run.state.completedTasks;
-        options.onEvent?.({ type: 'run-start', index, total, run: spec, seed, resumedTasks, tasks });
-        say(`[${index}/${total}] ${runName}${resumedTasks ? ` (resumed: ${resumedTasks}/${tasks} tasks done)` : ''}`);
-        // A run that had finished keeps the result it recorded then (its training time above all).
-        const finished = resumedTasks === tasks ? finishedResult(path.join(outDir, 'runs', `${runName}.json`), run.state.configHash) : null;
-        if (finished) {
-          // Its time stays the training's; resumedTasks says this session trained nothing of it.
-          result = { ...finished, resumedTasks };
-        } else {
-          const metrics = await run.runAll();
-          const method = run.state.method;
-          const scenarioTasks = run.state.tasks;
-          result = summarise(spec, seed, experiment.name, metrics, {
-            methodConfig: method.config as Record<string, unknown>,
-            training: run.state.settings as unknown as Record<string, unknown>,
-            scenarioShape: {
-              numClasses: scenarioTasks[scenarioTasks.length - 1].end,
-              initial: scenarioTasks[0].end,
-              increment: scenarioTasks.length > 1 ? scenarioTasks[1].end - scenarioTasks[1].start : 0,
-              tasks: scenarioTasks.length,
-            },
-            configHash: run.state.configHash,
-            seconds: (Date.now() - runStarted) / 1000,
-            cpuSeconds: cpuSeconds(),
-            resumedTasks,
-          });
-        }
-      } catch (err) {
-        // A run that fails (e.g. a non-finite loss) is recorded and the experiment goes on.
-        result = failedResult(spec, seed, experiment.name, err);
-        result.seconds = (Date.now() - runStarted) / 1000;
-        result.cpuSeconds = cpuSeconds();
-        say(`    FAILED: ${result.error}`);
-      } finally {
-        run?.dispose();
+      const outcome = await runOne({
+        spec, seed, experiment: experiment.name, profile, datasetName, dataset, outDir,
+        trainerProgress: verbosity === 'epochs',
+        say,
+        onStart: ({ resumedTasks, tasks, finishedEarlier }) => {
+          options.onEvent?.({ type: 'run-start', index, total, run: spec, seed, resumedTasks, tasks });
+          say(`[${index}/${total}] ${runName}${finishedEarlier ? ' (finished earlier)' : resumedTasks ? ` (resumed: ${resumedTasks}/${tasks} tasks done)` : ''}`);
+        },
+        onTaskEnd: (event) => {
+          options.onEvent?.({ type: 'task-end', index, total, run: spec, seed, task: event.task, tasks: event.tasks, accuracy: event.accuracy, seconds: event.seconds });
+          say(`    task ${event.task + 1}/${event.tasks}: accuracy ${pct(event.accuracy)} (${event.seconds.toFixed(1)} s)`, 'tasks');
+        },
+      });
+      if (outcome.kind === 'skipped') {
+        say(`[${index}/${total}] ${runName}: skipped, ${outcome.reason}`);
+        continue;
       }
-      writeTextAtomic(path.join(outDir, 'runs', `${runName}.json`), JSON.stringify(result, null, 1));
-      results.push(result);
+      const result = outcome.result;
       // results.json grows run by run, so an interrupted experiment still shows what finished.
       writeResults(outDir, collect());
       options.onEvent?.({ type: 'run-end', index, total, result });
@@ -276,6 +196,28 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Expe
   const experimentResults = collect();
   const files = writeResults(outDir, experimentResults);
   return outcomeOf(experiment, profile, datasetName, outDir, experimentResults, files);
+}
+
+/**
+ * The recorded result of every run of the experiment (all its specs and seeds) found under `outDir/runs`, in the
+ * experiment's order. A file that cannot be read is left out, and `say` reports it.
+ */
+export function recordedRuns(outDir: string, experiment: ExperimentDefinition, seeds: number[], say: (line: string) => void): RunResult[] {
+  const runs: RunResult[] = [];
+  for (const spec of experiment.runs) {
+    for (const seed of seeds) {
+      const file = runFiles(outDir, `${spec.id}_s${seed}`).result;
+      if (!fs.existsSync(file)) continue;
+      try {
+        const result = JSON.parse(fs.readFileSync(file, 'utf8')) as RunResult;
+        if (result.specId !== spec.id || result.seed !== seed || !Array.isArray(result.accuracies)) throw new Error('not this run\'s record');
+        runs.push(result);
+      } catch (err) {
+        say(`    left out of results.json: ${file} is unreadable (${(err as Error).message})`);
+      }
+    }
+  }
+  return runs;
 }
 
 /** Writes results.json, results.csv and curves.csv atomically; returns their paths. */

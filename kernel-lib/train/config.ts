@@ -2,6 +2,8 @@
  * Run configuration: the options createRun takes, their defaults (with sources), validation, and the config hash
  * that ties a checkpoint to the run that wrote it.
  */
+import { tf } from '../tf';
+import { backendInfo } from '../backend/index';
 import type { ImageDataset } from '../data/types';
 import type { ClassOrderName } from '../data/class-orders';
 import type { ScenarioSpec } from '../data/scenario';
@@ -117,6 +119,31 @@ export function datasetFingerprint(ds: ImageDataset): Record<string, unknown> {
   return { name: ds.name, classes: ds.classNames.length, train: split(ds.train), test: split(ds.test) };
 }
 
+/**
+ * The engine a run computes on: backend, thread count, the ISA of its kernels and the precision. Results depend on
+ * each (oneDNN splits work by thread count; kernels built for another ISA round differently), so they are part of a
+ * run's identity: a resume on another engine is refused, and every result and checkpoint records them.
+ */
+export interface EngineIdentity {
+  backend: string;
+  threads: number | null;
+  /** oneDNN's ISA and the build of kdcl's own loops on the native backend (null elsewhere). */
+  isa: string | null;
+  loops: string | null;
+  precision: 'fp32';
+}
+
+export function engineIdentity(): EngineIdentity {
+  try {
+    const info = backendInfo();
+    const detail = (key: string) => (info.details?.[key] === undefined ? null : String(info.details[key]));
+    return { backend: info.name, threads: info.threads, isa: detail('isa'), loops: detail('loops'), precision: 'fp32' };
+  } catch {
+    // No initBackend() call: tfjs's own default backend.
+    return { backend: tf.getBackend() ?? 'unknown', threads: null, isa: null, loops: null, precision: 'fp32' };
+  }
+}
+
 /** Everything that decides a run's numbers; hashed into every checkpoint. (Eval batch size and display are not.) */
 export function runIdentity(
   options: RunOptions,
@@ -134,6 +161,7 @@ export function runIdentity(
     backbone: options.backbone,
     seed: options.seed,
     training: trainingFields,
+    engine: engineIdentity(),
   };
 }
 

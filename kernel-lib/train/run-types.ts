@@ -5,6 +5,7 @@ import type { Method, TaskSpec, TrainLoopOptions } from '../methods/types';
 import type { Network } from '../models/index';
 import type { Evaluation } from './evaluate';
 import type { RunMetrics, TaskMetrics } from './metrics';
+import type { EngineIdentity } from './config';
 import type { RunSettings } from './settings';
 
 /** A stage's options: the Method contract's TrainLoopOptions (kept as a name for callers of earlier versions). */
@@ -34,6 +35,8 @@ export interface RunState {
   readonly configHash: string;
   /** The training settings and backbone this run trains with, resolved (what a result file records). */
   readonly settings: RunSettings;
+  /** The engine it computes on (backend, threads, ISA, precision): part of its identity. */
+  readonly engine: EngineIdentity;
 }
 
 export interface Run {

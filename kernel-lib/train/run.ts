@@ -15,10 +15,10 @@ import type { ImageDataset } from '../data/types';
 import { ExemplarMemory } from '../memory/index';
 import type { Method, TaskContext, TaskSpec, TrainerServices, TrainingData, TrainLoopOptions } from '../methods/types';
 import { LinearHead, Network, createBackbone } from '../models/index';
-import { createMethod } from '../methods/registry';
 import { resolveCheckpoint } from './checkpoint';
-import { configHash, resolveTraining, runIdentity, type ResolvedTraining, type RunOptions } from './config';
-import { prepareData, type PreparedData } from './data';
+import type { EngineIdentity, ResolvedTraining, RunOptions } from './config';
+import { planRun, type RunPlan } from './plan';
+import type { PreparedData } from './data';
 import { evaluateNetwork, type Evaluation } from './evaluate';
 import { summariseRun, type RunMetrics, type StageSummary, type TaskMetrics } from './metrics';
 import type { Optimizer } from './optim';
@@ -26,6 +26,7 @@ import { MainOptimizerCarry, disposeTensorsIn } from './optimizer-carry';
 import { createProgressSink, type ProgressSink } from './progress';
 import { createRandom, streamSeed, type SeededRandom } from './rng';
 import { loadRunCheckpoint, saveRunCheckpoint } from './run-checkpoint';
+import { RunLock } from './run-lock';
 import type { Run, RunState } from './run-types';
 import { runStage, type StageEnvironment } from './stage';
 import fs from 'node:fs';
@@ -56,6 +57,7 @@ class CilRun implements Run {
     training: ResolvedTraining,
     private readonly identity: Record<string, unknown>,
     readonly hash: string,
+    private readonly lock: RunLock | null,
   ) {
     this.data = data;
     this.training = training;
@@ -84,6 +86,7 @@ class CilRun implements Run {
       get methodState() { return self.methodState; },
       configHash: this.hash,
       settings: { ...this.training, backbone: this.options.backbone },
+      engine: this.identity.engine as EngineIdentity,
     };
   }
 
@@ -307,34 +310,31 @@ class CilRun implements Run {
     this.teacher = null;
     this.optimizers.dispose();
     disposeTensorsIn(this.methodState);
+    this.lock?.release();
   }
 }
 
 /** Builds a run: relabels the dataset, builds the network, and resumes from a checkpoint if asked. */
 export async function createRun(options: RunOptions): Promise<Run> {
-  if (!options || typeof options !== 'object') throw new Error('createRun(options): options object required');
-  for (const field of ['dataset', 'scenario', 'method', 'backbone'] as const) {
-    if (options[field] === undefined) throw new Error(`createRun: '${field}' is required`);
-  }
-  if (!Number.isInteger(options.seed)) throw new Error(`createRun: 'seed' must be an integer, got ${JSON.stringify(options.seed)}`);
-  const method = typeof options.method === 'string' ? createMethod(options.method) : options.method;
-  // The method may adapt the backbone (LUCIR: no last ReLU); the adapted spec is what is built and hashed.
-  options = { ...options, backbone: method.backbone?.(options.backbone) ?? options.backbone };
-  const training = resolveTraining(options);
-  const data = prepareData(options.dataset, options.scenario, options.classOrder);
-  const identity = runIdentity(options, method, training, data.scenario, data.classOrder);
-  const run = new CilRun(options, method, data, training, identity, configHash(identity));
+  return createRunFromPlan(planRun(options));
+}
+
+/** createRun for a plan already made (planRun): the experiment runner plans first to recognise finished runs. */
+export async function createRunFromPlan(plan: RunPlan): Promise<Run> {
+  const { method, options, training, data, identity, hash } = plan;
+  // One writer per run: a second process on the same checkpoint folder gets RunLockedError naming the owner.
+  const lock = options.checkpointDir ? RunLock.acquire(options.checkpointDir) : null;
+  const run = new CilRun(options, method, data, training, identity, hash, lock);
   if (options.resumeFrom) {
-    const file = resolveCheckpoint(options.resumeFrom);
-    if (file) {
-      try {
-        run.restore(file);
-      } catch (err) {
-        run.dispose();
-        throw err;
+    try {
+      const file = resolveCheckpoint(options.resumeFrom);
+      if (file) run.restore(file);
+      else if (fs.existsSync(options.resumeFrom) && fs.statSync(options.resumeFrom).isFile()) {
+        throw new Error(`createRun: resumeFrom ${options.resumeFrom} is not a checkpoint`);
       }
-    } else if (fs.existsSync(options.resumeFrom) && fs.statSync(options.resumeFrom).isFile()) {
-      throw new Error(`createRun: resumeFrom ${options.resumeFrom} is not a checkpoint`);
+    } catch (err) {
+      run.dispose();
+      throw err;
     }
   }
   return run;

@@ -1,0 +1,125 @@
+/**
+ * One run of an experiment, as the runner (and the grid runner) executes it: planned first, so that a finished
+ * run is recognised by its result file before its checkpoint is touched; locked, so that a second worker on the
+ * same run skips it; recorded atomically, and a failure never replaces a finished run's record.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ImageDataset } from '../data/types';
+import { writeFileAtomic } from '../train/checkpoint';
+import { createRunFromPlan, planRun, RunLockedError, type ProgressEvent, type Run } from '../train/index';
+import type { RunSpec } from './experiments';
+import type { DatasetName, Profile } from './profiles';
+import type { RunResult } from './results';
+import { failedResult, finishedResult, summarise } from './run-result';
+import { runOptionsFor } from './runner-options';
+
+export interface RunOneOptions {
+  spec: RunSpec;
+  seed: number;
+  experiment: string;
+  profile: Profile;
+  datasetName: DatasetName;
+  dataset: ImageDataset;
+  outDir: string;
+  /** Show the trainer's own progress display. */
+  trainerProgress: boolean;
+  onTaskEnd?: (event: Extract<ProgressEvent, { type: 'task-end' }>) => void;
+  onStart?: (info: { resumedTasks: number; tasks: number; finishedEarlier: boolean }) => void;
+  say: (line: string) => void;
+}
+
+export type RunOutcome = { kind: 'result'; result: RunResult } | { kind: 'skipped'; reason: string };
+
+export function runFiles(outDir: string, runName: string) {
+  return {
+    result: path.join(outDir, 'runs', `${runName}.json`),
+    failure: path.join(outDir, 'runs', `${runName}.failed.json`),
+    checkpoints: path.join(outDir, 'checkpoints', runName),
+  };
+}
+
+function writeJson(file: string, value: unknown): void {
+  writeFileAtomic(file, new TextEncoder().encode(JSON.stringify(value, null, 1)));
+}
+
+function isDone(file: string): boolean {
+  try {
+    return (JSON.parse(fs.readFileSync(file, 'utf8')) as RunResult).status === 'done';
+  } catch {
+    return false;
+  }
+}
+
+export async function runOne(o: RunOneOptions): Promise<RunOutcome> {
+  const runName = `${o.spec.id}_s${o.seed}`;
+  const files = runFiles(o.outDir, runName);
+  const started = Date.now();
+  const cpuStarted = process.cpuUsage();
+  const cpuSeconds = () => {
+    const used = process.cpuUsage(cpuStarted);
+    return (used.user + used.system) / 1e6;
+  };
+  let run: Run | null = null;
+  let result: RunResult;
+  try {
+    const plan = planRun({
+      ...runOptionsFor(o.spec, o.seed, o.profile, o.datasetName, o.dataset),
+      checkpointDir: files.checkpoints,
+      resumeFrom: files.checkpoints,
+      keepCheckpoints: 'last',
+      progress: o.trainerProgress ? 'auto' : 'none',
+      onProgress: (event: ProgressEvent) => {
+        if (event.type === 'task-end') o.onTaskEnd?.(event);
+      },
+    });
+    // A finished run keeps the result it recorded (its training time above all); its checkpoint is not read.
+    const finished = finishedResult(files.result, plan.hash);
+    if (finished) {
+      const tasks = finished.scenarioShape.tasks;
+      o.onStart?.({ resumedTasks: tasks, tasks, finishedEarlier: true });
+      return { kind: 'result', result: { ...finished, resumedTasks: tasks } };
+    }
+    run = await createRunFromPlan(plan);
+    const tasks = run.state.tasks.length;
+    const resumedTasks = run.state.completedTasks;
+    o.onStart?.({ resumedTasks, tasks, finishedEarlier: false });
+    const metrics = await run.runAll();
+    const scenarioTasks = run.state.tasks;
+    result = summarise(o.spec, o.seed, o.experiment, metrics, {
+      methodConfig: run.state.method.config as Record<string, unknown>,
+      training: run.state.settings as unknown as Record<string, unknown>,
+      scenarioShape: {
+        numClasses: scenarioTasks[scenarioTasks.length - 1].end,
+        initial: scenarioTasks[0].end,
+        increment: scenarioTasks.length > 1 ? scenarioTasks[1].end - scenarioTasks[1].start : 0,
+        tasks: scenarioTasks.length,
+      },
+      configHash: run.state.configHash,
+      engine: run.state.engine,
+      seconds: (Date.now() - started) / 1000,
+      cpuSeconds: cpuSeconds(),
+      resumedTasks,
+    });
+    writeJson(files.result, result);
+    fs.rmSync(files.failure, { force: true });
+    return { kind: 'result', result };
+  } catch (err) {
+    if (err instanceof RunLockedError) return { kind: 'skipped', reason: err.message };
+    // A run that fails (e.g. a diverged network) is recorded and the experiment goes on.
+    result = failedResult(o.spec, o.seed, o.experiment, err);
+    result.seconds = (Date.now() - started) / 1000;
+    result.cpuSeconds = cpuSeconds();
+    if (isDone(files.result)) {
+      // A finished run's record is never replaced by a failure (e.g. of a damaged checkpoint, another dataset).
+      writeJson(files.failure, result);
+      o.say(`    FAILED: ${result.error} (the finished result in ${files.result} is kept; this failure is in ${files.failure})`);
+    } else {
+      writeJson(files.result, result);
+      o.say(`    FAILED: ${result.error}`);
+    }
+    return { kind: 'result', result };
+  } finally {
+    run?.dispose();
+  }
+}

@@ -1,0 +1,26 @@
+/** A run's plan: what createRun builds from its options, before any network or checkpoint exists. */
+import { createMethod } from '../methods/registry';
+import { configHash, resolveTraining, runIdentity, type RunOptions } from './config';
+import { prepareData } from './data';
+
+/**
+ * What createRun would build, without building the network or reading a checkpoint: the method, the adapted
+ * options, the resolved settings, the relabelled data, and the run's identity and config hash. The experiment
+ * runner uses the hash to recognise a finished run before it touches the run's checkpoint.
+ */
+export function planRun(options: RunOptions) {
+  if (!options || typeof options !== 'object') throw new Error('createRun(options): options object required');
+  for (const field of ['dataset', 'scenario', 'method', 'backbone'] as const) {
+    if (options[field] === undefined) throw new Error(`createRun: '${field}' is required`);
+  }
+  if (!Number.isInteger(options.seed)) throw new Error(`createRun: 'seed' must be an integer, got ${JSON.stringify(options.seed)}`);
+  const method = typeof options.method === 'string' ? createMethod(options.method) : options.method;
+  // The method may adapt the backbone (LUCIR: no last ReLU); the adapted spec is what is built and hashed.
+  const adapted = { ...options, backbone: method.backbone?.(options.backbone) ?? options.backbone };
+  const training = resolveTraining(adapted);
+  const data = prepareData(adapted.dataset, adapted.scenario, adapted.classOrder);
+  const identity = runIdentity(adapted, method, training, data.scenario, data.classOrder);
+  return { method, options: adapted, training, data, identity, hash: configHash(identity) };
+}
+
+export type RunPlan = ReturnType<typeof planRun>;
