@@ -13,6 +13,7 @@ import {
   cifarMembers,
   cifarPixel,
   makeCifarArchive,
+  cifarLabels,
   makeTempDir,
   removeTempDirs,
   tempFilesUnder,
@@ -35,10 +36,10 @@ describe('CIFAR-100 binary loader', () => {
     const ds = await loadCifar100({ dataDir: dir, log: false });
     expect(ds.name).toBe('cifar100');
     expect(ds.classNames).toEqual(CIFAR_FINE_NAMES);
-    expect(ds.train.count).toBe(CIFAR_TRAIN_LABELS.length);
-    expect(ds.test.count).toBe(CIFAR_TEST_LABELS.length);
-    expect(Array.from(ds.train.labels)).toEqual(CIFAR_TRAIN_LABELS);
-    expect(Array.from(ds.test.labels)).toEqual(CIFAR_TEST_LABELS);
+    expect(ds.train.count).toBe(50_000);
+    expect(ds.test.count).toBe(10_000);
+    expect(Array.from(ds.train.labels)).toEqual(cifarLabels(CIFAR_TRAIN_LABELS, 50_000));
+    expect(Array.from(ds.test.labels)).toEqual(cifarLabels(CIFAR_TEST_LABELS, 10_000));
     expect([ds.train.height, ds.train.width, ds.train.channels]).toEqual([32, 32, 3]);
     // Pixel (record r, row y, column x, channel c) = plane c, offset y*32+x of the record.
     for (const [r, y, x, c] of [[0, 0, 0, 0], [1, 5, 7, 1], [11, 31, 31, 2], [4, 16, 3, 0]]) {
@@ -63,7 +64,7 @@ describe('CIFAR-100 binary loader', () => {
     writeMembers(dir, 'cifar-100-binary');
     const ds = await loadCifar100({ dataDir: dir, classesLimit: 3, imageSize: 16, log: false });
     expect(ds.classNames).toEqual(CIFAR_FINE_NAMES.slice(0, 3));
-    expect(Array.from(ds.train.labels)).toEqual(CIFAR_TRAIN_LABELS.filter((l) => l < 3));
+    expect(Array.from(ds.train.labels)).toEqual(cifarLabels(CIFAR_TRAIN_LABELS, 50_000).filter((l) => l < 3));
     expect(ds.train.height).toBe(16);
     expect(ds.train.images.length).toBe(ds.train.count * 16 * 16 * 3);
   });
@@ -72,7 +73,7 @@ describe('CIFAR-100 binary loader', () => {
     const dir = makeTempDir('cifar');
     fs.writeFileSync(path.join(dir, 'cifar-100-binary.tar.gz'), archive);
     const ds = await loadCifar100({ dataDir: dir, md5: archiveMd5, log: false });
-    expect(ds.train.count).toBe(CIFAR_TRAIN_LABELS.length);
+    expect(ds.train.count).toBe(50_000);
     expect(fs.existsSync(path.join(dir, 'cifar-100-binary', 'train.bin'))).toBe(true);
     expect(tempFilesUnder(dir)).toEqual([]);
   });
@@ -87,6 +88,32 @@ describe('CIFAR-100 binary loader', () => {
     expect(err.message).toContain(file);
     expect(err.message).toMatch(/not a whole number of 3074-byte records/);
     expect(err.message).toMatch(/fix: .*cs\.toronto\.edu/);
+  });
+
+  it('rejects a train.bin cut at a record boundary: the official counts are checked', async () => {
+    const dir = makeTempDir('cifar');
+    writeMembers(dir);
+    const file = path.join(dir, 'train.bin');
+    fs.truncateSync(file, 3074 * 49_999);
+    const err = await loadCifar100({ dataDir: dir, log: false }).catch((e) => e);
+    expect(err).toBeInstanceOf(DatasetError);
+    expect(err.message).toContain(file);
+    expect(err.message).toMatch(/train\.bin holds 49999 records; the official file holds 50000/);
+  });
+
+  it('names a missing test.bin and downloads nothing into a folder the user named', async () => {
+    const dir = makeTempDir('cifar');
+    writeMembers(dir);
+    fs.rmSync(path.join(dir, 'test.bin'));
+    // An unreachable URL: any download attempt would fail differently.
+    const err = await loadCifar100({ dataDir: dir, url: 'http://127.0.0.1:9/never', log: false }).catch((e) => e);
+    expect(err).toBeInstanceOf(DatasetError);
+    expect(err.message).toMatch(/Missing file/);
+    expect(err.message).toContain(path.join(dir, 'test.bin'));
+    const empty = makeTempDir('cifar');
+    const none = await loadCifar100({ dataDir: empty, url: 'http://127.0.0.1:9/never', log: false }).catch((e) => e);
+    expect(none.message).toMatch(/never downloads into a folder you named/);
+    expect(fs.readdirSync(empty)).toEqual([]);
   });
 
   it('rejects a local archive whose MD5 differs, naming the file and both sums', async () => {
@@ -113,7 +140,7 @@ describe('CIFAR-100 binary loader', () => {
   it('parses records independently of the loader', () => {
     const bytes = cifarMembers()['test.bin'];
     const parsed = parseCifar100Bin(bytes, 'test.bin');
-    expect(parsed.count).toBe(CIFAR_TEST_LABELS.length);
+    expect(parsed.count).toBe(10_000);
     expect(() => parseCifar100Bin(bytes.subarray(0, 3073), 'x.bin')).toThrow(/x\.bin/);
   });
 });
@@ -126,6 +153,9 @@ describe('CIFAR-100 download', () => {
   beforeAll(async () => {
     server = http.createServer((req, res) => {
       hits.push(req.url ?? '');
+      // One request per connection: a reused keep-alive socket can be closed by the server's idle timeout just as
+      // the client reuses it ("fetch failed"), now that the archive takes seconds to send.
+      res.setHeader('connection', 'close');
       if (req.url === '/cifar-100-binary.tar.gz') {
         res.writeHead(200, { 'content-type': 'application/gzip', 'content-length': archive.length });
         res.end(archive);
@@ -140,21 +170,23 @@ describe('CIFAR-100 download', () => {
   afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
   it('downloads, verifies and renames the archive atomically, then loads it', async () => {
-    const dir = makeTempDir('cifar-dl');
-    const ds = await loadCifar100({ dataDir: dir, url: `${base}/cifar-100-binary.tar.gz`, md5: archiveMd5, log: false });
-    expect(ds.train.count).toBe(CIFAR_TRAIN_LABELS.length);
+    // kdcl's own cache folder (<cacheDir>/cifar-100) is where it downloads.
+    const cacheDir = makeTempDir('cifar-dl');
+    const dir = path.join(cacheDir, 'cifar-100');
+    const ds = await loadCifar100({ cacheDir, url: `${base}/cifar-100-binary.tar.gz`, md5: archiveMd5, log: false });
+    expect(ds.train.count).toBe(50_000);
     expect(fs.readFileSync(path.join(dir, 'cifar-100-binary.tar.gz')).equals(archive)).toBe(true);
     expect(tempFilesUnder(dir)).toEqual([]);
     // A second load uses the extracted files: no new request.
     const before = hits.length;
-    await loadCifar100({ dataDir: dir, url: `${base}/cifar-100-binary.tar.gz`, md5: archiveMd5, log: false });
+    await loadCifar100({ cacheDir, url: `${base}/cifar-100-binary.tar.gz`, md5: archiveMd5, log: false });
     expect(hits.length).toBe(before);
   });
 
   it('rejects a download with the wrong MD5 and leaves no file behind', async () => {
     const dir = makeTempDir('cifar-dl');
     const url = `${base}/cifar-100-binary.tar.gz`;
-    const err = await loadCifar100({ dataDir: dir, url, log: false }).catch((e) => e);
+    const err = await loadCifar100({ dataDir: dir, download: true, url, log: false }).catch((e) => e);
     expect(err).toBeInstanceOf(DatasetError);
     expect(err.message).toContain(url);
     expect(err.message).toContain(`expected MD5 ${CIFAR100_MD5}`);
@@ -165,7 +197,7 @@ describe('CIFAR-100 download', () => {
   it('reports an HTTP error with the URL and leaves no file behind', async () => {
     const dir = makeTempDir('cifar-dl');
     const url = `${base}/missing.tar.gz`;
-    const err = await loadCifar100({ dataDir: dir, url, log: false }).catch((e) => e);
+    const err = await loadCifar100({ dataDir: dir, download: true, url, log: false }).catch((e) => e);
     expect(err).toBeInstanceOf(DatasetError);
     expect(err.message).toContain('HTTP 404');
     expect(err.message).toContain(url);

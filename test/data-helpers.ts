@@ -35,16 +35,26 @@ export function cifarPixel(record: number, channel: number, pixel: number): numb
   return (record * 31 + channel * 101 + pixel * 7) & 255;
 }
 
-/** CIFAR-100 binary records in the official layout: coarse, fine, 1024 R, 1024 G, 1024 B. */
-export function makeCifarBin(fineLabels: number[]): Buffer {
-  const out = Buffer.alloc(fineLabels.length * 3074);
+/**
+ * CIFAR-100 binary records in the official layout (coarse, fine, 1024 R, 1024 G, 1024 B): `records` of them, the
+ * given ones repeated in turn (record r is pattern r mod n), so files have the official counts and stay cheap.
+ */
+export function makeCifarBin(fineLabels: number[], records = fineLabels.length): Buffer {
+  const block = Buffer.alloc(fineLabels.length * 3074);
   fineLabels.forEach((fine, r) => {
     const at = r * 3074;
-    out[at] = fine % 20;
-    out[at + 1] = fine;
-    for (let c = 0; c < 3; c++) for (let p = 0; p < 1024; p++) out[at + 2 + c * 1024 + p] = cifarPixel(r, c, p);
+    block[at] = fine % 20;
+    block[at + 1] = fine;
+    for (let c = 0; c < 3; c++) for (let p = 0; p < 1024; p++) block[at + 2 + c * 1024 + p] = cifarPixel(r, c, p);
   });
+  const out = Buffer.alloc(records * 3074);
+  for (let r = 0; r < records; r += fineLabels.length) block.copy(out, r * 3074, 0, Math.min(fineLabels.length, records - r) * 3074);
   return out;
+}
+
+/** The labels of a makeCifarBin file of `records` records. */
+export function cifarLabels(fineLabels: number[], records: number): number[] {
+  return Array.from({ length: records }, (_, r) => fineLabels[r % fineLabels.length]);
 }
 
 export const CIFAR_FINE_NAMES = Array.from({ length: 100 }, (_, i) => `class_${String(i).padStart(2, '0')}`);
@@ -55,8 +65,8 @@ export const CIFAR_TEST_LABELS = [1, 0, 3, 2, 99];
 /** The files of cifar-100-binary/ for the generated records. */
 export function cifarMembers(): Record<string, Buffer> {
   return {
-    'train.bin': makeCifarBin(CIFAR_TRAIN_LABELS),
-    'test.bin': makeCifarBin(CIFAR_TEST_LABELS),
+    'train.bin': makeCifarBin(CIFAR_TRAIN_LABELS, 50_000),
+    'test.bin': makeCifarBin(CIFAR_TEST_LABELS, 10_000),
     'fine_label_names.txt': Buffer.from(CIFAR_FINE_NAMES.join('\n') + '\n'),
     'coarse_label_names.txt': Buffer.from(Array.from({ length: 20 }, (_, i) => `coarse_${i}`).join('\n') + '\n'),
   };

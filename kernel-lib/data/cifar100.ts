@@ -6,10 +6,13 @@
  * of a row-major 32x32 image. We return the fine labels (100 classes, ids as in the file) and NHWC pixels.
  *
  * Where the data is looked for, in order, in `dataDir` (default $KDCL_DATA_DIR/cifar-100, else <cacheDir>/cifar-100):
- *   1. `train.bin` + `test.bin` (+ `fine_label_names.txt`) directly, or under `cifar-100-binary/`;
+ *   1. `train.bin` + `test.bin` (+ `fine_label_names.txt`) directly, or under `cifar-100-binary/`; one of the two
+ *      without the other is an error naming the missing file;
  *   2. `cifar-100-binary.tar.gz` (MD5-checked, then extracted next to it);
- *   3. otherwise, unless `download: false`, the archive is downloaded from the official URL into `dataDir`
- *      (temp file, MD5 check, rename), then as 2.
+ *   3. otherwise the archive is downloaded from the official URL (temp file, MD5 check, rename), then as 2, but only
+ *      into kdcl's own cache folder: a folder the user named (`dataDir`, $KDCL_DATA_DIR) is never downloaded into
+ *      unless `download: true` says so.
+ * The files must hold the official record counts (train.bin 50,000, test.bin 10,000).
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -28,8 +31,11 @@ const MEMBER_DIR = 'cifar-100-binary';
 const RECORD_BYTES = 2 + 3072;
 const SIDE = 32;
 
+/** Records in the official files. */
+export const CIFAR100_RECORDS = { train: 50_000, test: 10_000 } as const;
+
 export interface Cifar100Options extends LoadOptions {
-  /** Download the archive when no data is found (default true). */
+  /** Download the archive when no data is found (default: into kdcl's cache folder only, never into a folder the user named). */
   download?: boolean;
   /** Archive URL (default the official one, or $KDCL_CIFAR100_URL); tests point it at a local server. */
   url?: string;
@@ -155,13 +161,23 @@ function readClassNames(folder: string): string[] {
 /** Finds (downloading if allowed) the folder holding train.bin/test.bin. */
 export async function ensureCifar100(options: Cifar100Options = {}): Promise<string> {
   const log = resolveLog(options.log);
+  const userFolder = options.dataDir !== undefined || !!process.env.KDCL_DATA_DIR;
   const dir = path.resolve(options.dataDir ?? defaultCifar100Dir(options.cacheDir));
   const found = findBinaryFolder(dir);
   if (found) return found;
+  for (const candidate of [dir, path.join(dir, MEMBER_DIR)]) {
+    const [train, test] = ['train.bin', 'test.bin'].map((f) => path.join(candidate, f));
+    if (isFile(train) !== isFile(test)) {
+      throw new DatasetError('Missing file', isFile(train) ? test : train, `put it beside ${isFile(train) ? 'train.bin' : 'test.bin'}: ${FIX_DOWNLOAD(dir)}`);
+    }
+  }
   const archive = path.join(dir, CIFAR100_ARCHIVE);
   const md5 = options.md5 ?? CIFAR100_MD5;
   if (!isFile(archive)) {
-    if (options.download === false) throw new DatasetError('CIFAR-100 data not found (no train.bin/test.bin and no archive)', dir, FIX_DOWNLOAD(dir));
+    if (!(options.download ?? !userFolder)) {
+      const why = options.download === false ? 'downloads are off' : 'kdcl never downloads into a folder you named (pass download: true to allow it)';
+      throw new DatasetError(`CIFAR-100 data not found (no train.bin/test.bin and no archive; ${why})`, dir, FIX_DOWNLOAD(dir));
+    }
     await downloadVerified(options.url ?? process.env.KDCL_CIFAR100_URL ?? CIFAR100_URL, archive, md5, log);
   } else {
     const actual = await md5OfFile(archive);
@@ -186,6 +202,13 @@ export async function loadCifar100(options: Cifar100Options = {}): Promise<Image
   const load = (split: 'train' | 'test'): ImageSplit => {
     const file = path.join(folder, `${split}.bin`);
     const parsed = parseCifar100Bin(fs.readFileSync(file), file);
+    if (parsed.count !== CIFAR100_RECORDS[split]) {
+      throw new DatasetError(
+        `${split}.bin holds ${parsed.count} records; the official file holds ${CIFAR100_RECORDS[split]} (cut short, or not the official release)`,
+        file,
+        `delete it and get it again from ${CIFAR100_URL}`,
+      );
+    }
     // File order is kept; classesLimit drops the records of the other classes.
     const keep: number[] = [];
     for (let i = 0; i < parsed.count; i++) if (parsed.labels[i] < classes.length) keep.push(i);
