@@ -34,6 +34,7 @@ import {
   type ExperimentOutcome,
 } from '../kernel-lib/experiments/index';
 import { ROOT, executeNotebook, notebookRunner } from './notebook-exec';
+import { closestKey } from '../kernel-lib/schema';
 
 interface Args {
   experiment: string;
@@ -46,6 +47,9 @@ interface Args {
   inProcess: boolean;
   inKernel: boolean;
 }
+
+/** The long options (for the 'did you mean' hint). */
+const OPTIONS = ['profile', 'dataset', 'data-dir', 'out', 'methods', 'fresh', 'in-process', 'in-kernel', 'help'];
 
 const USAGE = `usage: npm run reproduce -- [experiment] [--profile ci|smoke|quick|paper] [--dataset embedded|tiny-imagenet|cifar100|imagenet100]
                             [--data-dir DIR] [--out DIR] [--methods a,b] [--fresh] [--in-process]
@@ -76,7 +80,10 @@ function parseArgs(argv: string[]): Args {
         process.exit(0);
         break;
       default:
-        if (arg.startsWith('-')) throw new Error(`unknown option '${arg}'\n${USAGE}`);
+        if (arg.startsWith('-')) {
+          const hint = closestKey(arg.replace(/^-+/, ''), OPTIONS);
+          throw new Error(`unknown option '${arg}'${hint ? ` (did you mean '--${hint}'?)` : ''}\n${USAGE}`);
+        }
         positional.push(arg);
     }
   }

@@ -211,9 +211,9 @@ describe('replay-kd method', () => {
     const m = createReplayKd();
     expect(m.memory).toEqual({ selection: 'herding', perClass: 20 });
     expect(m.kdTerms).toEqual(['kd']);
-    expect(() => createReplayKd({ softmax: 'local' as never })).toThrow(/softmax must be one of global, separated/);
-    expect(() => createReplayKd({ kdLoss: 'attention' as never })).toThrow(/kdLoss must be one of/);
-    expect(() => createMethod('replay-kd', { memoryPerClass: 0 })).toThrow(/memoryPerClass must be a positive integer/);
+    expect(() => createReplayKd({ softmax: 'local' as never })).toThrow(/replay-kd: softmax: Invalid option: expected one of "global"\|"separated" \(got "local"\)/);
+    expect(() => createReplayKd({ kdLoss: 'attention' as never })).toThrow(/replay-kd: kdLoss: Invalid option: expected one of .*\(got "attention"\)/);
+    expect(() => createMethod('replay-kd', { memoryPerClass: 0 })).toThrow(/replay-kd: memoryPerClass: Too small: expected number to be >0 \(got 0\)/);
   });
 
   it('trains two tasks under each softmax with the KD term exactly 0 when KD is off', async () => {

@@ -217,7 +217,7 @@ describe('BiC', () => {
       const first = await createRun(options(createBic(config), { checkpointDir: dir, scenario: { initial: 3, increment: 3 } }));
       await first.trainTask();
       await first.trainTask();
-      const resumed = await createRun(options(createBic(config), { checkpointDir: dir, resumeFrom: dir, scenario: { initial: 3, increment: 3 } }));
+      const resumed = await createRun(options(createBic(config), { resumeFrom: dir, scenario: { initial: 3, increment: 3 } }));
       expect(resumed.state.methodState.bicCorrections).toEqual(first.state.methodState.bicCorrections);
       const a = first.evaluate();
       const b = resumed.evaluate();

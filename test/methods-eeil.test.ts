@@ -36,7 +36,7 @@ describe('EEIL', () => {
       balancedLearningRate: 0.01,
     });
     expect(createMethod('eeil').kdTerms).toEqual(['kd', 'kdNew']);
-    expect(() => createEeil({ balancedEpochs: 1.5 })).toThrow(/balancedEpochs must be an integer/);
+    expect(() => createEeil({ balancedEpochs: 1.5 })).toThrow(/eeil: balancedEpochs: .*expected int.*\(got 1\.5\)/);
   });
 
   it('trains 3 tasks; balanced fine-tuning on the class-balanced memory at the lower rate; exact KD removal in both stages', async () => {

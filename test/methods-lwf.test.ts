@@ -35,9 +35,9 @@ describe('LwF', () => {
   it('is registered with its typed defaults and refuses bad config', () => {
     expect(createMethod('lwf').config).toEqual({ kd: true, lamb: 1, temperature: 2, heads: 'shared', freezeOldHeads: null, kdLoss: 'ce' });
     expect(createMethod('lwf').memory).toBeNull();
-    expect(() => createLwf({ kdLoss: 'l1' as LwfConfig['kdLoss'] })).toThrow(/kdLoss must be one of ce, kl, logit-l2/);
+    expect(() => createLwf({ kdLoss: 'l1' as LwfConfig['kdLoss'] })).toThrow(/lwf: kdLoss: Invalid option: expected one of "ce"\|"kl"\|"logit-l2".*\(got "l1"\)/);
     expect(() => createLwf({ heads: 'shared', freezeOldHeads: true })).toThrow(/freezeOldHeads needs heads 'per-task'/);
-    expect(() => createLwf({ temperature: 0 })).toThrow(/'temperature' must be a positive number/);
+    expect(() => createLwf({ temperature: 0 })).toThrow(/lwf: temperature: Too small: expected number to be >0 \(got 0\)/);
   });
 
   it('shared head: trains 3 tasks with no tensor leak, and kd: false gives kd = 0 and the same CE on every real step', async () => {

@@ -28,7 +28,7 @@ describe('LwM', () => {
   it('is registered with its typed defaults', () => {
     expect(createMethod('lwm').config).toEqual({ kd: true, beta: 1, gamma: 1, temperature: 2, heads: 'shared', freezeOldHeads: null });
     expect(createMethod('lwm').kdTerms).toEqual(['attention']);
-    expect(() => createLwm({ gamma: -1 })).toThrow(/'gamma' must be a non-negative number/);
+    expect(() => createLwm({ gamma: -1 })).toThrow(/lwm: gamma: Too small: expected number to be >=0 \(got -1\)/);
   });
 
   for (const heads of ['shared', 'per-task'] as const) {

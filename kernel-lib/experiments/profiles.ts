@@ -10,8 +10,9 @@
  *   quick  about 1-2 hours on 2 cores: the embedded dataset (or Tiny ImageNet at 32x32), full-width ResNet-32
  *   paper  the real datasets, reference backbones and epochs (PyCIL's CIFAR-100 recipe): for GPU machines
  */
-import type { BackboneSpec } from '../models/index';
-import type { OptimizerSpec, ScheduleSpec } from '../train/optim';
+import { backboneSpecSchema, type BackboneSpec } from '../models/resnet';
+import { optimizerSpecSchema, scheduleSpecSchema, type OptimizerSpec } from '../train/optim';
+import { describeIssues, positiveInt, z } from '../schema';
 import { OPTIMIZER_FIELDS, RECIPE_FIELDS, type RecipeField } from '../train/settings';
 
 import { DATASET_NAMES, type DatasetName } from '../data/index';
@@ -21,38 +22,40 @@ export { DATASET_NAMES, type DatasetName };
 export const PROFILE_NAMES = ['ci', 'smoke', 'quick', 'paper'] as const;
 export type ProfileName = (typeof PROFILE_NAMES)[number];
 
-export interface Profile {
-  name: ProfileName;
-  description: string;
+const nullablePositiveInt = () => positiveInt().nullable();
+
+export const profileSchema = z.strictObject({
+  name: z.enum(PROFILE_NAMES),
+  description: z.string(),
   /** Dataset used when none is given. */
-  dataset: DatasetName;
+  dataset: z.enum(DATASET_NAMES),
   /** Image side passed to loadDataset, per dataset (absent: the loader's default, e.g. 64 for Tiny ImageNet). */
-  imageSize: Partial<Record<DatasetName, number>>;
+  imageSize: z.partialRecord(z.enum(DATASET_NAMES), positiveInt()),
   /** Use only the first N classes of the dataset (null: all). */
-  classes: number | null;
+  classes: nullablePositiveInt(),
   /** Keep the first N training / test images of every class (null: all). */
-  trainPerClass: number | null;
-  testPerClass: number | null;
+  trainPerClass: nullablePositiveInt(),
+  testPerClass: nullablePositiveInt(),
   /** Backbone, and per-dataset replacements (the paper profile's reference backbones). */
-  backbone: BackboneSpec;
-  backboneByDataset?: Partial<Record<DatasetName, BackboneSpec>>;
+  backbone: backboneSpecSchema,
+  backboneByDataset: z.partialRecord(z.enum(DATASET_NAMES), backboneSpecSchema).optional(),
   /** Epochs of the first task and of every later one. */
-  initEpochs: number;
-  epochs: number;
-  batchSize: number;
-  evalBatchSize: number;
-  initOptimizer: OptimizerSpec;
-  initSchedule: ScheduleSpec;
-  optimizer: OptimizerSpec;
-  schedule: ScheduleSpec;
+  initEpochs: positiveInt(),
+  epochs: positiveInt(),
+  batchSize: positiveInt(),
+  evalBatchSize: positiveInt(),
+  initOptimizer: optimizerSpecSchema,
+  initSchedule: scheduleSpecSchema,
+  optimizer: optimizerSpecSchema,
+  schedule: scheduleSpecSchema,
   /** Seeds to run (results are averaged over them). */
-  seeds: number[];
+  seeds: z.array(z.number().int()).min(1),
   /**
    * Exemplar budgets are multiplied by this (per-class counts and totals alike, at least 1 per class). Small
    * profiles keep fewer images per class, so they keep fewer exemplars too: replay stays a minority of the data
    * as in the paper setting (20 exemplars against 500 images per class).
    */
-  memoryScale: number;
+  memoryScale: z.number().gt(0).max(1),
   /**
    * The fields of a method's recipe (`Method.recipe`, train/settings.ts) that replace the profile's own settings
    * (experiments/settings.ts applies them): every field in the paper profile; the optimiser (kind, learning rate,
@@ -60,20 +63,21 @@ export interface Profile {
    * shape and batch size. A recipe's architectural backbone fields (lastRelu, shortcut) apply in every case: the
    * method needs them (LUCIR refuses a backbone with the last ReLU).
    */
-  recipeFields: readonly RecipeField[];
+  recipeFields: z.array(z.enum(RECIPE_FIELDS)).readonly(),
   /**
    * Per-method config overrides (extra stages' epochs, mostly), validated by the method's config (an unknown key
    * fails with the valid keys listed).
    */
-  methodOverrides: Record<string, Record<string, unknown>>;
+  methodOverrides: z.record(z.string(), z.record(z.string(), z.unknown())),
   /**
    * Runs left out at this profile (e.g. the joint-training upper bound in smoke: it retrains on all data seen so
    * far, as costly as several methods together). The notebooks and REPORT.md list what was left out.
    */
-  excludeMethods: string[];
+  excludeMethods: z.array(z.string()),
   /** Rough wall time of the main comparison on this profile's target machine, for the reader. */
-  expectedTime: string;
-}
+  expectedTime: z.string(),
+});
+export type Profile = z.infer<typeof profileSchema>;
 
 /** Tiny ImageNet at 32x32 (CIFAR-sized) in the small profiles. */
 const SMALL_IMAGES: Partial<Record<DatasetName, number>> = { 'tiny-imagenet': 32 };
@@ -226,31 +230,11 @@ export function backboneFor(profile: Profile, dataset: DatasetName): BackboneSpe
 
 /** Problems in a profile (empty when valid): positive sizes, known datasets, sane memory scale. */
 export function validateProfile(profile: Profile): string[] {
-  const problems: string[] = [];
-  const positiveInt = (field: keyof Profile, value: unknown, nullable = false) => {
-    if (nullable && value === null) return;
-    if (!Number.isInteger(value) || (value as number) < 1) problems.push(`profile '${profile.name}': ${String(field)} must be a positive integer${nullable ? ' or null' : ''}, got ${JSON.stringify(value)}`);
-  };
-  positiveInt('classes', profile.classes, true);
-  positiveInt('trainPerClass', profile.trainPerClass, true);
-  positiveInt('testPerClass', profile.testPerClass, true);
-  for (const size of Object.values(profile.imageSize)) positiveInt('imageSize', size);
-  for (const dataset of Object.keys(profile.imageSize)) {
-    if (!(DATASET_NAMES as readonly string[]).includes(dataset)) problems.push(`profile '${profile.name}': imageSize names unknown dataset '${dataset}'`);
-  }
-  positiveInt('initEpochs', profile.initEpochs);
-  positiveInt('epochs', profile.epochs);
-  positiveInt('batchSize', profile.batchSize);
-  positiveInt('evalBatchSize', profile.evalBatchSize);
-  if (!(DATASET_NAMES as readonly string[]).includes(profile.dataset)) problems.push(`profile '${profile.name}': unknown dataset '${profile.dataset}'`);
-  if (!(profile.memoryScale > 0 && profile.memoryScale <= 1)) problems.push(`profile '${profile.name}': memoryScale must be in (0, 1], got ${profile.memoryScale}`);
-  if (profile.seeds.length === 0 || !profile.seeds.every(Number.isInteger)) problems.push(`profile '${profile.name}': seeds must be a non-empty list of integers`);
-  if (!Array.isArray(profile.excludeMethods) || !profile.excludeMethods.every((m) => typeof m === 'string')) {
-    problems.push(`profile '${profile.name}': excludeMethods must be a list of method names`);
-  }
+  const parsed = profileSchema.safeParse(profile);
+  if (!parsed.success) return [describeIssues(`profile '${(profile as { name?: unknown }).name}'`, profileSchema, profile, parsed.error.issues)];
   if (profile.classes !== null && profile.classes % 20 !== 0) {
     // b0-10 needs classes divisible by 10 and b50-10 by 20 (half, then a twentieth per step).
-    problems.push(`profile '${profile.name}': classes must be a multiple of 20 so that b0-10 and b50-10 split evenly, got ${profile.classes}`);
+    return [`profile '${profile.name}': classes must be a multiple of 20 so that b0-10 and b50-10 split evenly, got ${profile.classes}`];
   }
-  return problems;
+  return [];
 }

@@ -30,6 +30,7 @@ import { crossEntropy } from '../losses/classification';
 import { softTargetCE } from '../losses/distillation';
 import { BiasLayer, type LogitRange } from '../models/heads';
 import { resolveMethodConfig } from '../train/method-config';
+import { nonNegativeInt, nonNegativeNumber, positiveNumber, z } from '../schema';
 import { shuffleInPlace } from '../train/rng';
 import { expandLinearHead } from './shared/heads';
 import { kdTerm, type Method, type MemoryPolicy, type StepContext, type TaskContext, type TrainingData, type TrainLoopOptions } from './types';
@@ -132,14 +133,14 @@ function holdOut(indices: Int32Array, labels: Int32Array, perClass: number, rand
 }
 
 export function createBic(overrides: Partial<BicConfig> = {}): Method<BicConfig> {
-  const config = resolveMethodConfig('bic', BIC_DEFAULTS, overrides);
-  if (!(config.validationRatio > 0 && config.validationRatio < 1)) {
-    throw new Error(`bic: validationRatio must be in (0, 1), got ${config.validationRatio}`);
-  }
-  if (!(config.temperature > 0)) throw new Error(`bic: temperature must be > 0, got ${config.temperature}`);
-  if (!(Number.isInteger(config.biasEpochs) && config.biasEpochs >= 0)) {
-    throw new Error(`bic: biasEpochs must be an integer >= 0, got ${config.biasEpochs}`);
-  }
+  const config = resolveMethodConfig('bic', BIC_DEFAULTS, overrides, {
+    validationRatio: z.number().gt(0).lt(1),
+    temperature: positiveNumber(),
+    biasEpochs: nonNegativeInt(),
+    biasLearningRate: positiveNumber(),
+    biasMomentum: z.number().min(0).lt(1),
+    betaPenalty: nonNegativeNumber(),
+  });
 
   /** lambda = n_old / (n_old + n_new) (paper Sec. 4, after Eq. 3). */
   const lambdaOf = (ctx: TaskContext) => ctx.oldClasses / ctx.seenClasses;

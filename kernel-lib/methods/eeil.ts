@@ -35,8 +35,8 @@
 import { tf } from '../tf';
 import { crossEntropy, softTargetCE } from '../losses/index';
 import { Network } from '../models/index';
-import { resolveMethodConfig } from '../train/method-config';
-import { checkTemperature, checkWeight } from './shared/config-checks';
+import { resolveMethodConfig, weight } from '../train/method-config';
+import { nonNegativeInt, positiveNumber, z } from '../schema';
 import { weightedKdTerm } from './shared/distillation-terms';
 import { columns, expandLinearHead } from './shared/heads';
 import { memoryIndices, replayMemoryPolicy, type ReplayMemoryConfig } from './shared/replay-memory';
@@ -100,16 +100,13 @@ export function balancedSubset(memory: Map<number, Int32Array>, ctx: Pick<TaskCo
 
 export function createEeil(overrides: Partial<EeilConfig> = {}): Method<EeilConfig> {
   const name = 'eeil';
-  const config = resolveMethodConfig(name, EEIL_DEFAULTS, overrides);
-  checkWeight(name, 'lamb', config.lamb);
-  checkTemperature(name, 'temperature', config.temperature);
-  if (config.kdBlocks !== 'per-task' && config.kdBlocks !== 'old-classes') {
-    throw new Error(`${name}: kdBlocks must be 'per-task' or 'old-classes', got ${JSON.stringify(config.kdBlocks)}`);
-  }
-  if (!Number.isInteger(config.balancedEpochs) || config.balancedEpochs < 0) {
-    throw new Error(`${name}: balancedEpochs must be an integer >= 0, got ${JSON.stringify(config.balancedEpochs)}`);
-  }
-  checkTemperature(name, 'balancedLearningRate', config.balancedLearningRate);
+  const config = resolveMethodConfig(name, EEIL_DEFAULTS, overrides, {
+    lamb: weight(),
+    temperature: positiveNumber(),
+    kdBlocks: z.enum(['per-task', 'old-classes']),
+    balancedEpochs: nonNegativeInt(),
+    balancedLearningRate: positiveNumber(),
+  });
   const memory = replayMemoryPolicy(name, config);
 
   const oldBlocks = (step: StepContext): [number, number][] =>

@@ -12,6 +12,7 @@ import type { Method, StepContext, TaskContext } from './types';
 import { expandLinearHead } from './shared/heads';
 import { rangeCrossEntropy } from './shared/classification-terms';
 import { resolveMethodConfig } from '../train/method-config';
+import { z } from '../schema';
 
 export interface FinetuneConfig {
   kd: boolean;
@@ -22,10 +23,7 @@ export interface FinetuneConfig {
 export const FINETUNE_DEFAULTS: FinetuneConfig = { kd: true, ceOver: 'seen' };
 
 export function createFinetune(overrides: Partial<FinetuneConfig> = {}): Method<FinetuneConfig> {
-  const config = resolveMethodConfig('finetune', FINETUNE_DEFAULTS, overrides);
-  if (config.ceOver !== 'seen' && config.ceOver !== 'new') {
-    throw new Error(`finetune: ceOver must be 'seen' or 'new', got ${JSON.stringify(config.ceOver)}`);
-  }
+  const config = resolveMethodConfig('finetune', FINETUNE_DEFAULTS, overrides, { ceOver: z.enum(['seen', 'new']) });
   return {
     name: 'finetune',
     config,

@@ -36,10 +36,10 @@ import { tf } from '../tf';
 import { crossEntropy, featureL2, isdaLogits } from '../losses/index';
 import { appendClassMeans, classCovariances, storedPrototypes, type PrototypeStore } from '../memory/index';
 import { LinearHead, createAuxHead, variableSeed, mixedClassIndex } from '../models/index';
-import { resolveMethodConfig } from '../train/method-config';
+import { resolveMethodConfig, weight } from '../train/method-config';
+import { nonNegativeInt, positiveNumber } from '../schema';
 import type { TrainingRecipe } from '../train/settings';
 import { shuffleInPlace } from '../train/rng';
-import { checkPrototypeConfig } from './shared/config-checks';
 import { expandLinearHead } from './shared/heads';
 import { currentTaskFeatures, sampleOldPrototypes, zeroTerm } from './shared/prototypes';
 import { sampleBeta, type Uniform } from './shared/sampling';
@@ -174,10 +174,14 @@ function il2aBatch(step: StepContext): ClassAugBatch {
 }
 
 export function createIl2a(overrides: Partial<Il2aConfig> = {}): Method<Il2aConfig> {
-  const config = resolveMethodConfig('il2a', IL2A_DEFAULTS, overrides);
-  checkPrototypeConfig('il2a', config, ['kdWeight', 'semanticWeight', 'isdaRatio']);
-  if (!(config.mixupAlpha > 0)) throw new Error(`il2a: mixupAlpha must be > 0, got ${config.mixupAlpha}`);
-  if (!(Number.isInteger(config.mixTimes) && config.mixTimes >= 0)) throw new Error(`il2a: mixTimes must be an integer >= 0, got ${config.mixTimes}`);
+  const config = resolveMethodConfig('il2a', IL2A_DEFAULTS, overrides, {
+    kdWeight: weight(),
+    semanticWeight: weight(),
+    isdaRatio: weight(),
+    temperature: positiveNumber(),
+    mixupAlpha: positiveNumber(),
+    mixTimes: nonNegativeInt(),
+  });
   if (!(config.lambdaMin >= 0 && config.lambdaMin <= 0.5 && config.lambdaMax >= 0.5 && config.lambdaMax <= 1)) {
     throw new Error(`il2a: need 0 <= lambdaMin <= 0.5 <= lambdaMax <= 1 (0.5 is the reset value), got [${config.lambdaMin}, ${config.lambdaMax}]`);
   }

@@ -39,6 +39,7 @@ import { CosineHead } from '../models/heads';
 import type { BackboneSpec, ShortcutKind } from '../models/resnet';
 import type { Head } from '../models/types';
 import { resolveMethodConfig } from '../train/method-config';
+import { nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber, z } from '../schema';
 import type { TrainingRecipe } from '../train/settings';
 import { memoryIndices } from './shared/replay-memory';
 import { kdTerm, type LossTerms, type MemoryPolicy, type Method, type StepContext, type TaskContext, type TrainLoopOptions } from './types';
@@ -139,10 +140,18 @@ function lucirBackbone(spec: BackboneSpec, config: Pick<LucirConfig, 'lastRelu' 
 }
 
 export function createLucir(overrides: Partial<LucirConfig> = {}): Method<LucirConfig> {
-  const config = resolveMethodConfig('lucir', LUCIR_DEFAULTS, overrides);
-  if (!(Number.isInteger(config.hardNegatives) && config.hardNegatives >= 1)) {
-    throw new Error(`lucir: hardNegatives must be an integer >= 1, got ${config.hardNegatives}`);
-  }
+  const config = resolveMethodConfig('lucir', LUCIR_DEFAULTS, overrides, {
+    lambdaBase: nonNegativeNumber(),
+    margin: nonNegativeNumber(),
+    hardNegatives: positiveInt(),
+    marginWeight: nonNegativeNumber(),
+    shortcut: z.enum(['subsample-pad', 'projection']),
+    cbfEpochs: nonNegativeInt(),
+    cbfLearningRate: positiveNumber(),
+    cbfMilestones: z.array(nonNegativeInt()),
+    cbfWeightDecay: nonNegativeNumber(),
+    cbfMomentum: z.number().min(0).lt(1),
+  });
 
   /** CE + less-forget + margin ranking on given features and teacher features, through the network's head. */
   const terms = (ctx: StepContext, head: CosineHead, features: tf.Tensor2D, teacherFeatures: () => tf.Tensor2D): LossTerms => {

@@ -32,10 +32,10 @@
  * KD removal (`kd: false`, survey Table 3): the 'kd' term is exactly 0; CE is unchanged. LwF without KD is
  * fine-tuning with the CE restricted to the new task's logits.
  */
-import { resolveMethodConfig } from '../train/method-config';
+import { resolveMethodConfig, weight } from '../train/method-config';
+import { positiveNumber, z } from '../schema';
 import type { TrainingRecipe } from '../train/settings';
 import { newTaskCrossEntropy } from './shared/classification-terms';
-import { checkTemperature, checkWeight } from './shared/config-checks';
 import { distillationLoss, LWF_KD_LOSSES, weightedKdTerm, type LwfKdLoss } from './shared/distillation-terms';
 import { headLayout, type LwfHeadConfig } from './shared/heads';
 import type { Method } from './types';
@@ -77,12 +77,13 @@ export const LWF_RECIPE: TrainingRecipe = {
 
 export function createLwf(overrides: Partial<LwfConfig> = {}): Method<LwfConfig> {
   const name = 'lwf';
-  const config = resolveMethodConfig(name, LWF_DEFAULTS, overrides);
-  checkWeight(name, 'lamb', config.lamb);
-  checkTemperature(name, 'temperature', config.temperature);
-  if (!LWF_KD_LOSSES.includes(config.kdLoss)) {
-    throw new Error(`${name}: kdLoss must be one of ${LWF_KD_LOSSES.join(', ')}, got ${JSON.stringify(config.kdLoss)}`);
-  }
+  const config = resolveMethodConfig(name, LWF_DEFAULTS, overrides, {
+    lamb: weight(),
+    temperature: positiveNumber(),
+    kdLoss: z.enum(LWF_KD_LOSSES),
+    heads: z.enum(['shared', 'per-task']),
+    freezeOldHeads: z.boolean().nullable(),
+  });
   const layout = headLayout(name, config);
   return {
     name,

@@ -23,10 +23,10 @@
  */
 import { tf } from '../tf';
 import { attentionDistillation, gradCam } from '../losses/index';
-import { resolveMethodConfig } from '../train/method-config';
+import { resolveMethodConfig, weight } from '../train/method-config';
+import { positiveNumber, z } from '../schema';
 import type { Method, StepContext } from './types';
 import { newTaskCrossEntropy } from './shared/classification-terms';
-import { checkTemperature, checkWeight } from './shared/config-checks';
 import { distillationLoss, weightedKdTerm } from './shared/distillation-terms';
 import { headLayout, type HeadLayout, type LwfHeadConfig } from './shared/heads';
 
@@ -64,10 +64,13 @@ export function lwmAttentionLoss(step: StepContext, layout: HeadLayout): tf.Scal
 
 export function createLwm(overrides: Partial<LwmConfig> = {}): Method<LwmConfig> {
   const name = 'lwm';
-  const config = resolveMethodConfig(name, LWM_DEFAULTS, overrides);
-  checkWeight(name, 'beta', config.beta);
-  checkWeight(name, 'gamma', config.gamma);
-  checkTemperature(name, 'temperature', config.temperature);
+  const config = resolveMethodConfig(name, LWM_DEFAULTS, overrides, {
+    beta: weight(),
+    gamma: weight(),
+    temperature: positiveNumber(),
+    heads: z.enum(['shared', 'per-task']),
+    freezeOldHeads: z.boolean().nullable(),
+  });
   const layout = headLayout(name, config);
   return {
     name,

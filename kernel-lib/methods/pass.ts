@@ -42,9 +42,9 @@ import { tf } from '../tf';
 import { crossEntropy, featureL2 } from '../losses/index';
 import { prototypeRadius, type PrototypeStore, appendClassMeans, storedPrototypes } from '../memory/index';
 import { LinearHead, variableSeed } from '../models/index';
-import { resolveMethodConfig } from '../train/method-config';
+import { resolveMethodConfig, weight } from '../train/method-config';
+import { positiveNumber } from '../schema';
 import type { TrainingRecipe } from '../train/settings';
-import { checkPrototypeConfig } from './shared/config-checks';
 import { expandLinearHead } from './shared/heads';
 import { currentTaskFeatures, sampleOldPrototypes, zeroTerm } from './shared/prototypes';
 import { ROTATIONS, rotateBatch, rotatedBatch } from './shared/rotation';
@@ -107,8 +107,7 @@ export function passJointOf(net: NetworkLike, features: tf.Tensor2D, rotationZer
 }
 
 export function createPass(overrides: Partial<PassConfig> = {}): Method<PassConfig> {
-  const config = resolveMethodConfig('pass', PASS_DEFAULTS, overrides);
-  checkPrototypeConfig('pass', config, ['kdWeight', 'protoAugWeight']);
+  const config = resolveMethodConfig('pass', PASS_DEFAULTS, overrides, { kdWeight: weight(), protoAugWeight: weight(), temperature: positiveNumber() });
   const temperature = config.temperature;
 
   return {

@@ -42,10 +42,10 @@
 import { tf } from '../tf';
 import { aggregateRotationLogits, asymmetricKD, crossEntropy, featureL2, rotationZeroColumns, rotationZeroRows, stopGradient } from '../losses/index';
 import { LinearHead, createAuxHead, variableSeed } from '../models/index';
-import { resolveMethodConfig } from '../train/method-config';
+import { resolveMethodConfig, weight } from '../train/method-config';
+import { positiveNumber } from '../schema';
 import type { TrainingRecipe } from '../train/settings';
 import { appendClassMeans, storedPrototypes, type PrototypeStore } from '../memory/index';
-import { checkPrototypeConfig } from './shared/config-checks';
 import { expandLinearHead } from './shared/heads';
 import { currentTaskFeatures, zeroTerm } from './shared/prototypes';
 import { ROTATIONS, rotateBatch, rotatedBatch } from './shared/rotation';
@@ -159,9 +159,12 @@ export function reminiscentPrototypes(store: PrototypeStore, features: tf.Tensor
 }
 
 export function createPraka(overrides: Partial<PrakaConfig> = {}): Method<PrakaConfig> {
-  const config = resolveMethodConfig('praka', PRAKA_DEFAULTS, overrides);
-  checkPrototypeConfig('praka', config, ['kdWeight', 'protoAugWeight']);
-  if (!(config.reminiscenceAlpha > 0)) throw new Error(`praka: reminiscenceAlpha must be > 0, got ${config.reminiscenceAlpha}`);
+  const config = resolveMethodConfig('praka', PRAKA_DEFAULTS, overrides, {
+    kdWeight: weight(),
+    protoAugWeight: weight(),
+    temperature: positiveNumber(),
+    reminiscenceAlpha: positiveNumber(),
+  });
   if (!(config.lambdaCap >= 0 && config.lambdaCap <= 1)) throw new Error(`praka: lambdaCap must lie in [0, 1], got ${config.lambdaCap}`);
   if (!(config.extrapolationProbability >= 0 && config.extrapolationProbability <= 1)) {
     throw new Error(`praka: extrapolationProbability must lie in [0, 1], got ${config.extrapolationProbability}`);

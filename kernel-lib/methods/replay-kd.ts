@@ -18,9 +18,9 @@
  * KD removal (`kd: false`): the 'kd' term is exactly 0 (same as kdLoss 'none'); CE and replay are unchanged.
  */
 import { separatedSoftmaxCE } from '../losses/classification';
-import { resolveMethodConfig } from '../train/method-config';
+import { resolveMethodConfig, weight } from '../train/method-config';
+import { positiveInt, positiveNumber, z } from '../schema';
 import { rangeCrossEntropy } from './shared/classification-terms';
-import { checkTemperature, checkWeight } from './shared/config-checks';
 import { distillationLoss, LWF_KD_LOSSES, weightedKdTerm, type LwfKdLoss } from './shared/distillation-terms';
 import { expandLinearHead, headLayout } from './shared/heads';
 import type { Method, StepContext } from './types';
@@ -53,18 +53,13 @@ export const REPLAY_KD_DEFAULTS: ReplayKdConfig = {
 
 export function createReplayKd(overrides: Partial<ReplayKdConfig> = {}): Method<ReplayKdConfig> {
   const name = 'replay-kd';
-  const config = resolveMethodConfig(name, REPLAY_KD_DEFAULTS, overrides);
-  checkWeight(name, 'lamb', config.lamb);
-  checkTemperature(name, 'temperature', config.temperature);
-  if (!LWF_KD_LOSSES.includes(config.kdLoss)) {
-    throw new Error(`${name}: kdLoss must be one of ${LWF_KD_LOSSES.join(', ')}, got ${JSON.stringify(config.kdLoss)}`);
-  }
-  if (!REPLAY_SOFTMAXES.includes(config.softmax)) {
-    throw new Error(`${name}: softmax must be one of ${REPLAY_SOFTMAXES.join(', ')}, got ${JSON.stringify(config.softmax)}`);
-  }
-  if (!Number.isInteger(config.memoryPerClass) || config.memoryPerClass < 1) {
-    throw new Error(`${name}: memoryPerClass must be a positive integer, got ${JSON.stringify(config.memoryPerClass)}`);
-  }
+  const config = resolveMethodConfig(name, REPLAY_KD_DEFAULTS, overrides, {
+    lamb: weight(),
+    temperature: positiveNumber(),
+    kdLoss: z.enum(LWF_KD_LOSSES),
+    softmax: z.enum(REPLAY_SOFTMAXES),
+    memoryPerClass: positiveInt(),
+  });
   const layout = headLayout(name, { heads: 'shared', freezeOldHeads: null });
   const classification = (step: StepContext) => {
     if (config.softmax === 'global' || step.oldClasses === 0) return rangeCrossEntropy(step, 0, step.seenClasses);

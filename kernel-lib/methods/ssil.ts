@@ -31,6 +31,7 @@ import { tf } from '../tf';
 import { separatedSoftmaxCE } from '../losses/classification';
 import { taskwiseKD } from '../losses/distillation';
 import { resolveMethodConfig } from '../train/method-config';
+import { positiveNumber } from '../schema';
 import type { TrainingRecipe } from '../train/settings';
 import { expandLinearHead } from './shared/heads';
 import { kdTerm, type MemoryPolicy, type Method, type StepContext, type TaskContext } from './types';
@@ -81,9 +82,7 @@ function taskBlocks(ctx: TaskContext): { start: number; end: number }[] {
 }
 
 export function createSsil(overrides: Partial<SsilConfig> = {}): Method<SsilConfig> {
-  const config = resolveMethodConfig('ssil', SSIL_DEFAULTS, overrides);
-  if (!(config.temperature > 0)) throw new Error(`ssil: temperature must be > 0, got ${config.temperature}`);
-  if (!(config.replayBatchRatio > 0)) throw new Error(`ssil: replayBatchRatio must be > 0, got ${config.replayBatchRatio}`);
+  const config = resolveMethodConfig('ssil', SSIL_DEFAULTS, overrides, { temperature: positiveNumber(), replayBatchRatio: positiveNumber() });
   return {
     name: 'ssil',
     recipe: SSIL_RECIPE,

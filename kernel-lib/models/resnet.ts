@@ -22,6 +22,7 @@
  * training mode, running statistics) in test/models.test.ts.
  */
 import { tf } from '../tf';
+import { positiveInt, positiveNumber, z } from '../schema';
 import type { Backbone, BackboneOutput, ForwardOptions } from './types';
 import { Conv2d, BatchNorm } from './layers';
 import type { NamedVariables } from './init';
@@ -29,20 +30,21 @@ import type { NamedVariables } from './init';
 export const BACKBONE_KINDS = ['resnet32', 'resnet18-cifar', 'resnet18-imagenet'] as const;
 export type BackboneKind = (typeof BACKBONE_KINDS)[number];
 
-export interface BackboneSpec {
-  kind: BackboneKind;
+export const backboneSpecSchema = z.strictObject({
+  kind: z.enum(BACKBONE_KINDS),
   /** Channel multiplier (default 1), e.g. 0.25 for tests. */
-  width?: number;
+  width: positiveNumber().optional(),
   /** Basic blocks per stage (default 5 for resnet32, 2 for resnet18). */
-  blocksPerStage?: number;
+  blocksPerStage: positiveInt().optional(),
   /** ReLU after the last block (default true). */
-  lastRelu?: boolean;
+  lastRelu: z.boolean().optional(),
   /**
    * Shortcut of the blocks that change shape (default: 'subsample-pad' for resnet32, 'projection' for resnet18).
    * PyCIL's LUCIR ResNet-32 (convs/ucir_cifar_resnet.py, "DownsampleA => DownsampleB") uses 'projection'.
    */
-  shortcut?: ShortcutKind;
-}
+  shortcut: z.enum(['subsample-pad', 'projection']).optional(),
+});
+export type BackboneSpec = z.infer<typeof backboneSpecSchema>;
 
 /** 'subsample-pad': option A, parameter-free (PyCIL DownsampleA). 'projection': 1x1 conv + BN (option B). */
 export type ShortcutKind = 'subsample-pad' | 'projection';

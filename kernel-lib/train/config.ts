@@ -8,61 +8,63 @@ import type { ImageDataset } from '../data/types';
 import type { ClassOrderName } from '../data/class-orders';
 import type { ScenarioSpec } from '../data/scenario';
 import type { Method } from '../methods/types';
-import type { BackboneSpec } from '../models/index';
+import { backboneSpecSchema } from '../models/resnet';
+import { nonNegativeInt, positiveInt, z } from '../schema';
 import { canonicalJson, sha256Hex } from './checkpoint';
-import type { OptimizerSpec, ScheduleSpec } from './optim';
-import { validateOptimizerSpec, validateScheduleSpec } from './optim';
-import type { ProgressMode, ProgressSink } from './progress';
+import { optimizerSpecSchema, scheduleSpecSchema, validateOptimizerSpec, validateScheduleSpec } from './optim';
+import type { ProgressSink } from './progress';
 import { PYCIL_SETTINGS, type TrainingSettings } from './settings';
 
 export type { ScenarioSpec };
 /** A named class order ('seed1993', 'icarl', { seed }), or an explicit permutation of the dataset's class ids. */
 export type ClassOrderSpec = ClassOrderName | number[];
 
-export interface RunOptions {
+const isDataset = (v: unknown): v is ImageDataset =>
+  !!v && typeof v === 'object' && 'train' in v && 'test' in v && Array.isArray((v as ImageDataset).classNames);
+const isMethod = (v: unknown): v is Method => !!v && typeof v === 'object' && typeof (v as Method).lossTerms === 'function';
+
+/** createRun's options: the schema that checks them and the type they have. */
+export const runOptionsSchema = z.strictObject({
   /** The dataset with its original class ids; the run relabels it to arrival order. */
-  dataset: ImageDataset;
-  scenario: ScenarioSpec;
+  dataset: z.custom<ImageDataset>(isDataset, 'must be a dataset from loadDataset() (train, test, classNames)'),
+  scenario: z.union([z.enum(['b0-10', 'b50-10']), z.strictObject({ initial: positiveInt(), increment: positiveInt() })]),
   /** Default 'seed1993': PyCIL's class order (np.random.seed(1993) permutation, utils/data_manager.py). */
-  classOrder?: ClassOrderSpec;
+  classOrder: z.union([z.enum(['seed1993', 'icarl']), z.strictObject({ seed: z.number().int() }), z.array(nonNegativeInt())]).optional(),
   /** A Method object, or a registry name (default config). */
-  method: Method | string;
-  backbone: BackboneSpec;
-  seed: number;
+  method: z.union([z.string(), z.custom<Method>(isMethod, 'must be a registry name or a Method object (createMethod())')]),
+  backbone: backboneSpecSchema,
+  seed: z.number().int(),
   /** Optimiser for tasks after the first (and for the first too unless initOptimizer is given). */
-  optimizer?: OptimizerSpec;
+  optimizer: optimizerSpecSchema.optional(),
   /** Optimiser for task 0 (PyCIL's init_lr / init_weight_decay). */
-  initOptimizer?: OptimizerSpec;
-  schedule?: ScheduleSpec;
+  initOptimizer: optimizerSpecSchema.optional(),
+  schedule: scheduleSpecSchema.optional(),
   /** Schedule for task 0 (PyCIL's init_milestones / init_lr_decay). */
-  initSchedule?: ScheduleSpec;
+  initSchedule: scheduleSpecSchema.optional(),
   /** Epochs per task after the first. */
-  epochs?: number;
+  epochs: positiveInt().optional(),
   /** Epochs for task 0 (PyCIL's init_epoch). Default: `epochs` when that is given, else PyCIL's 200. */
-  initEpochs?: number;
-  batchSize?: number;
-  evalBatchSize?: number;
+  initEpochs: positiveInt().optional(),
+  batchSize: positiveInt().optional(),
+  evalBatchSize: positiveInt().optional(),
   /** Training augmentation (random crop + flip, per kernel-lib/data's makeBatches). Default true. */
-  augment?: boolean;
-  /**
-   * A fresh optimiser (zero momentum) each task, as PyCIL and FACIL build a new torch.optim object per task.
-   * With false, the main stage's optimiser slots (momentum, Adam moments) carry over to the next task, which
-   * uses its own spec (lr, weight decay), and are restored on resume; a change of optimiser kind starts fresh.
-   */
-  resetOptimizerEachTask?: boolean;
+  augment: z.boolean().optional(),
+  /** See TrainingSettings.resetOptimizerEachTask (train/settings.ts). Default true. */
+  resetOptimizerEachTask: z.boolean().optional(),
   /** Folder for per-task checkpoints (task-NNN.kdcl). No checkpoints when absent. */
-  checkpointDir?: string;
+  checkpointDir: z.string().min(1).optional(),
   /** Keep every task's checkpoint, or only the latest (default). */
-  keepCheckpoints?: 'all' | 'last';
+  keepCheckpoints: z.enum(['all', 'last']).optional(),
   /** A checkpoint file, or a folder whose latest checkpoint to continue from (a folder without one: fresh start). */
-  resumeFrom?: string;
+  resumeFrom: z.string().min(1).optional(),
   /** Display: 'auto' (default: a bar on a TTY, else a line per epoch), 'bar', 'lines' or 'none'. */
-  progress?: ProgressMode;
+  progress: z.enum(['auto', 'bar', 'lines', 'none']).optional(),
   /** Called with every progress event (for notebooks that render their own progress). */
-  onProgress?: ProgressSink;
+  onProgress: z.custom<ProgressSink>((v) => typeof v === 'function', 'must be a function').optional(),
   /** No output at all (tests). Same as progress: 'none'. */
-  quiet?: boolean;
-}
+  quiet: z.boolean().optional(),
+});
+export type RunOptions = z.infer<typeof runOptionsSchema>;
 
 /** createRun's defaults: PyCIL's shared recipe (train/settings.ts PYCIL_SETTINGS) and its class order. */
 export const DEFAULTS = { ...PYCIL_SETTINGS, classOrder: 'seed1993' as ClassOrderSpec } as const;
@@ -70,7 +72,7 @@ export const DEFAULTS = { ...PYCIL_SETTINGS, classOrder: 'seed1993' as ClassOrde
 /** The options that decide the results, with defaults filled in: one TrainingSettings. */
 export type ResolvedTraining = TrainingSettings;
 
-function positiveInt(value: unknown, field: string): number {
+function checkedPositiveInt(value: unknown, field: string): number {
   if (!Number.isInteger(value) || (value as number) < 1) {
     throw new Error(`createRun: ${field} must be a positive integer, got ${JSON.stringify(value)}`);
   }
@@ -87,10 +89,10 @@ export function resolveTraining(options: RunOptions): ResolvedTraining {
     initOptimizer: options.initOptimizer ?? (options.optimizer ? optimizer : DEFAULTS.initOptimizer),
     schedule,
     initSchedule: options.initSchedule ?? (options.schedule ? schedule : DEFAULTS.initSchedule),
-    epochs: positiveInt(options.epochs ?? DEFAULTS.epochs, 'epochs'),
-    initEpochs: positiveInt(options.initEpochs ?? options.epochs ?? DEFAULTS.initEpochs, 'initEpochs'),
-    batchSize: positiveInt(options.batchSize ?? DEFAULTS.batchSize, 'batchSize'),
-    evalBatchSize: positiveInt(options.evalBatchSize ?? DEFAULTS.evalBatchSize, 'evalBatchSize'),
+    epochs: checkedPositiveInt(options.epochs ?? DEFAULTS.epochs, 'epochs'),
+    initEpochs: checkedPositiveInt(options.initEpochs ?? options.epochs ?? DEFAULTS.initEpochs, 'initEpochs'),
+    batchSize: checkedPositiveInt(options.batchSize ?? DEFAULTS.batchSize, 'batchSize'),
+    evalBatchSize: checkedPositiveInt(options.evalBatchSize ?? DEFAULTS.evalBatchSize, 'evalBatchSize'),
     augment: options.augment ?? true,
     resetOptimizerEachTask: options.resetOptimizerEachTask ?? true,
   };

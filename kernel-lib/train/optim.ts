@@ -7,48 +7,54 @@
  * a head whose variables change shape when it expands.
  */
 import { tf } from '../tf';
+import { nonNegativeInt, nonNegativeNumber, parseConfig, positiveInt, positiveNumber, unitInterval, z } from '../schema';
 
-export interface SgdSpec {
-  kind: 'sgd';
-  lr: number;
+export const sgdSpecSchema = z.strictObject({
+  kind: z.literal('sgd'),
+  lr: positiveNumber(),
   /** Default 0.9 (PyCIL models/*.py: `optim.SGD(..., momentum=0.9)`). */
-  momentum?: number;
+  momentum: unitInterval().optional(),
   /** Coupled L2 decay, PyTorch-style: g += weightDecay * w. Default 0. */
-  weightDecay?: number;
+  weightDecay: nonNegativeNumber().optional(),
   /** Nesterov momentum: update = g + momentum * buf. Default false. */
-  nesterov?: boolean;
+  nesterov: z.boolean().optional(),
   /** Clip the global gradient norm to this value (FACIL's --clipping, default 10000 there). Default: no clipping. */
-  clipGradNorm?: number;
-}
+  clipGradNorm: positiveNumber().optional(),
+}).refine((spec) => !spec.nesterov || (spec.momentum ?? 0.9) > 0, { message: 'nesterov needs momentum > 0 (as in torch.optim.SGD)', path: ['nesterov'] });
 
-export interface AdamSpec {
-  kind: 'adam';
-  lr: number;
+export const adamSpecSchema = z.strictObject({
+  kind: z.literal('adam'),
+  lr: positiveNumber(),
   /** Defaults 0.9, 0.999, 1e-8 (torch.optim.Adam). */
-  beta1?: number;
-  beta2?: number;
-  epsilon?: number;
+  beta1: unitInterval().optional(),
+  beta2: unitInterval().optional(),
+  epsilon: positiveNumber().optional(),
   /** Coupled L2 decay (torch.optim.Adam's weight_decay, not AdamW). Default 0. */
-  weightDecay?: number;
-  clipGradNorm?: number;
-}
+  weightDecay: nonNegativeNumber().optional(),
+  clipGradNorm: positiveNumber().optional(),
+});
 
-export type OptimizerSpec = SgdSpec | AdamSpec;
+export const optimizerSpecSchema = z.discriminatedUnion('kind', [sgdSpecSchema, adamSpecSchema]);
+export type SgdSpec = z.infer<typeof sgdSpecSchema>;
+export type AdamSpec = z.infer<typeof adamSpecSchema>;
+export type OptimizerSpec = z.infer<typeof optimizerSpecSchema>;
 
 /** Learning-rate schedules, stepped once per epoch (PyTorch: `scheduler.step()` after each epoch). */
-export type ScheduleSpec =
-  | { kind: 'constant' }
+export const scheduleSpecSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('constant') }),
   /** lr * gamma^floor(epoch / stepSize) (StepLR). */
-  | { kind: 'step'; stepSize: number; gamma?: number }
+  z.strictObject({ kind: z.literal('step'), stepSize: positiveInt(), gamma: positiveNumber().optional() }),
   /** lr * gamma^(number of milestones <= epoch) (MultiStepLR; PyCIL's default schedule). */
-  | { kind: 'multistep'; milestones: number[]; gamma?: number }
+  z.strictObject({ kind: z.literal('multistep'), milestones: z.array(nonNegativeInt()), gamma: positiveNumber().optional() }),
   /**
    * minLr + (lr - minLr) * (1 + cos(pi * epoch / tMax)) / 2 (CosineAnnealingLR, closed form). tMax defaults to
    * the stage's epochs; a smaller one makes the rate rise again after tMax epochs, as torch's does (PRAKA).
    * `offset` shifts the phase: code that calls scheduler.step() at the start of each epoch trains epoch e at
    * step e + 1 (offset 1).
    */
-  | { kind: 'cosine'; minLr?: number; tMax?: number; offset?: number };
+  z.strictObject({ kind: z.literal('cosine'), minLr: nonNegativeNumber().optional(), tMax: positiveInt().optional(), offset: nonNegativeInt().optional() }),
+]);
+export type ScheduleSpec = z.infer<typeof scheduleSpecSchema>;
 
 /** Learning rate for a 0-based epoch of a stage that lasts `epochs` epochs. */
 export function learningRateAt(schedule: ScheduleSpec, baseLr: number, epoch: number, epochs: number): number {
@@ -68,37 +74,11 @@ export function learningRateAt(schedule: ScheduleSpec, baseLr: number, epoch: nu
 }
 
 export function validateOptimizerSpec(spec: OptimizerSpec, field: string): void {
-  const bad = (what: string) => new Error(`createRun: ${field}: ${what}`);
-  if (spec.kind !== 'sgd' && spec.kind !== 'adam') throw bad(`kind must be 'sgd' or 'adam', got ${JSON.stringify((spec as { kind: unknown }).kind)}`);
-  if (!(spec.lr > 0) || !Number.isFinite(spec.lr)) throw bad(`lr must be a positive number, got ${spec.lr}`);
-  if ((spec.weightDecay ?? 0) < 0) throw bad(`weightDecay must be >= 0, got ${spec.weightDecay}`);
-  if (spec.kind === 'sgd') {
-    const m = spec.momentum ?? 0.9;
-    if (m < 0 || m >= 1) throw bad(`momentum must be in [0, 1), got ${m}`);
-    if (spec.nesterov && m === 0) throw bad('nesterov needs momentum > 0 (as in torch.optim.SGD)');
-  }
+  parseConfig(optimizerSpecSchema, spec, `createRun: ${field}`);
 }
 
 export function validateScheduleSpec(spec: ScheduleSpec, field: string): void {
-  const bad = (what: string) => new Error(`createRun: ${field}: ${what}`);
-  switch (spec.kind) {
-    case 'constant':
-      return;
-    case 'cosine':
-      if (spec.tMax !== undefined && !(Number.isInteger(spec.tMax) && spec.tMax > 0)) throw bad(`tMax must be a positive integer, got ${spec.tMax}`);
-      if (spec.offset !== undefined && !(Number.isInteger(spec.offset) && spec.offset >= 0)) throw bad(`offset must be an integer >= 0, got ${spec.offset}`);
-      return;
-    case 'step':
-      if (!(Number.isInteger(spec.stepSize) && spec.stepSize > 0)) throw bad(`stepSize must be a positive integer, got ${spec.stepSize}`);
-      return;
-    case 'multistep':
-      if (!Array.isArray(spec.milestones) || spec.milestones.some((m) => !Number.isInteger(m) || m < 0)) {
-        throw bad(`milestones must be non-negative integer epochs, got ${JSON.stringify(spec.milestones)}`);
-      }
-      return;
-    default:
-      throw bad(`kind must be one of constant, step, multistep, cosine; got ${JSON.stringify((spec as { kind: unknown }).kind)}`);
-  }
+  parseConfig(scheduleSpecSchema, spec, `createRun: ${field}`);
 }
 
 /** Plain-data snapshot of an optimiser (tensors are copies the caller owns). */

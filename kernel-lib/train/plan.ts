@@ -1,6 +1,7 @@
 /** A run's plan: what createRun builds from its options, before any network or checkpoint exists. */
 import { createMethod } from '../methods/registry';
-import { configHash, resolveTraining, runIdentity, type RunOptions } from './config';
+import { parseConfig } from '../schema';
+import { configHash, resolveTraining, runIdentity, runOptionsSchema, type RunOptions } from './config';
 import { prepareData } from './data';
 
 /**
@@ -10,10 +11,7 @@ import { prepareData } from './data';
  */
 export function planRun(options: RunOptions) {
   if (!options || typeof options !== 'object') throw new Error('createRun(options): options object required');
-  for (const field of ['dataset', 'scenario', 'method', 'backbone'] as const) {
-    if (options[field] === undefined) throw new Error(`createRun: '${field}' is required`);
-  }
-  if (!Number.isInteger(options.seed)) throw new Error(`createRun: 'seed' must be an integer, got ${JSON.stringify(options.seed)}`);
+  parseConfig(runOptionsSchema, options, 'createRun');
   const method = typeof options.method === 'string' ? createMethod(options.method) : options.method;
   // The method may adapt the backbone (LUCIR: no last ReLU); the adapted spec is what is built and hashed.
   const adapted = { ...options, backbone: method.backbone?.(options.backbone) ?? options.backbone };
