@@ -59,22 +59,40 @@ export class DivergedStateError extends Error {
 /** Magnitude above which a weight or running statistic counts as exploded (kdcl's nets stay far below it). */
 export const DIVERGENCE_LIMIT = 1e8;
 
+type StoredData = { data?: { get?(id: object): { values?: unknown } | undefined } };
+
 /**
- * The first variable holding a non-finite value or one beyond `limit`, with that value (max |x| for an exploded one),
- * or null when all are sane.
+ * A variable's values as the CPU-family backends (cpu, kdcl-native) store them, read in place: dataSync() would copy
+ * every weight on every step. Null elsewhere (GPU backends), where the caller reads a copy.
+ */
+function storedValues(backend: StoredData, variable: tf.Variable): Float32Array | null {
+  const values = backend.data?.get?.(variable.dataId)?.values;
+  return values instanceof Float32Array && values.length === variable.size ? values : null;
+}
+
+/** max |x| over the values, or NaN when one is NaN or infinite (branch-free: x * 0 is NaN exactly for those). */
+function maxAbs(values: Float32Array): number {
+  let max = 0;
+  let poison = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    poison += v * 0;
+    const a = Math.abs(v);
+    max = a > max ? a : max;
+  }
+  return poison === 0 ? max : NaN;
+}
+
+/**
+ * The first variable holding a non-finite value or one beyond `limit`, with that value (max |x| for an exploded one,
+ * NaN for a non-finite one), or null when all are sane.
  */
 export function firstDivergedVariable(variables: Iterable<[string, tf.Variable]>, limit = DIVERGENCE_LIMIT): { name: string; value: number } | null {
+  const backend = tf.backend() as unknown as StoredData;
   for (const [name, variable] of variables) {
     if (variable.dtype !== 'float32') continue;
-    const values = variable.dataSync() as Float32Array;
-    let max = 0;
-    for (let i = 0; i < values.length; i++) {
-      const v = values[i];
-      if (v !== v || v === Infinity || v === -Infinity) return { name, value: v };
-      const a = v < 0 ? -v : v;
-      if (a > max) max = a;
-    }
-    if (max > limit) return { name, value: max };
+    const max = maxAbs(storedValues(backend, variable) ?? (variable.dataSync() as Float32Array));
+    if (!(max <= limit)) return { name, value: max };
   }
   return null;
 }
