@@ -119,12 +119,12 @@ const INSTALL_COMMAND = `apt-get install -y --no-install-recommends ${SYSTEM_PAC
  * Whether the setup may install the system packages itself, or why not: it does so only as root on a machine with
  * apt-get, unless KDCL_NO_SYSTEM_INSTALL=1 says no (CI images and users who manage their own packages).
  */
-export function systemInstallPlan(env: NodeJS.ProcessEnv = process.env): { allowed: true } | { allowed: false; why: string } {
+export function systemInstallPlan(env: NodeJS.ProcessEnv = process.env): { allowed: boolean; why: string } {
   if (env.KDCL_NO_SYSTEM_INSTALL === '1') return { allowed: false, why: 'KDCL_NO_SYSTEM_INSTALL=1' };
   if (process.platform !== 'linux') return { allowed: false, why: `not Linux (${process.platform})` };
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) return { allowed: false, why: 'not root' };
   if (!commandWorks('apt-get')) return { allowed: false, why: 'no apt-get' };
-  return { allowed: true };
+  return { allowed: true, why: 'root on a machine with apt-get' };
 }
 
 /** Installs the missing system packages with apt-get (saying what and why); throws if apt-get fails. */
