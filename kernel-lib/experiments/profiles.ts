@@ -13,7 +13,7 @@
 import { backboneSpecSchema, type BackboneSpec } from '../models/resnet';
 import { optimizerSpecSchema, scheduleSpecSchema, type OptimizerSpec } from '../train/optim';
 import { describeIssues, positiveInt, z } from '../schema';
-import { OPTIMIZER_FIELDS, RECIPE_FIELDS, type RecipeField } from '../train/settings';
+import { OPTIMIZER_FIELDS, RECIPE_FIELDS } from '../train/settings';
 
 import { DATASET_NAMES, type DatasetName } from '../data/index';
 

@@ -39,7 +39,7 @@ import { resolveMethodConfig } from '../train/method-config';
 import type { TrainingRecipe } from '../train/settings';
 import { columns, expandLinearHead } from './shared/heads';
 import { memoryIndices, replayMemoryPolicy, type ReplayMemoryConfig } from './shared/replay-memory';
-import { kdTerm, type MemoryPolicy, type Method, type StepContext, type TaskContext } from './types';
+import { kdTerm, type Method, type StepContext, type TaskContext } from './types';
 
 export interface IcarlConfig extends ReplayMemoryConfig {
   kd: boolean;

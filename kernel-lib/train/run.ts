@@ -11,9 +11,8 @@
  * clone of the network (t > 0), beforeTask, trainingData, the epochs (prepareBatch outside the tape, lossTerms
  * inside it), exemplar memory update per the method's policy, afterTask, evaluation, checkpoint.
  */
-import type { ImageDataset } from '../data/types';
 import { ExemplarMemory } from '../memory/index';
-import type { Method, TaskContext, TaskSpec, TrainerServices, TrainingData, TrainLoopOptions } from '../methods/types';
+import type { Method, TaskContext, TaskSpec, TrainerServices, TrainingData } from '../methods/types';
 import { LinearHead, Network, createBackbone } from '../models/index';
 import { resolveCheckpoint } from './checkpoint';
 import type { EngineIdentity, ResolvedTraining, RunOptions } from './config';
