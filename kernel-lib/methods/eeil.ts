@@ -39,7 +39,7 @@ import { resolveMethodConfig, weight } from '../train/method-config';
 import { nonNegativeInt, positiveNumber, z } from '../schema';
 import { weightedKdTerm } from './shared/distillation-terms';
 import { columns, expandLinearHead } from './shared/heads';
-import { memoryIndices, replayMemoryPolicy, type ReplayMemoryConfig } from './shared/replay-memory';
+import { memoryIndices, type ReplayMemoryConfig } from './shared/replay-memory';
 import { kdTerm, type LossTerms, type Method, type NetworkLike, type StepContext, type TaskContext, type TrainingData } from './types';
 
 export interface EeilConfig extends ReplayMemoryConfig {
@@ -107,7 +107,7 @@ export function createEeil(overrides: Partial<EeilConfig> = {}): Method<EeilConf
     balancedEpochs: nonNegativeInt(),
     balancedLearningRate: positiveNumber(),
   });
-  const memory = replayMemoryPolicy(name, config);
+  const memory = { ...config.memory };
 
   const oldBlocks = (step: StepContext): [number, number][] =>
     config.kdBlocks === 'old-classes' ? [[0, step.oldClasses]] : taskRanges(step.state).filter(([, end]) => end <= step.oldClasses);

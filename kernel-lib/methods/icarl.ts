@@ -38,7 +38,7 @@ import { nmeClassMeans, nmeScores, type FeatureMatrix } from '../memory/index';
 import { resolveMethodConfig } from '../train/method-config';
 import type { TrainingRecipe } from '../train/settings';
 import { columns, expandLinearHead } from './shared/heads';
-import { memoryIndices, replayMemoryPolicy, type ReplayMemoryConfig } from './shared/replay-memory';
+import { memoryIndices, type ReplayMemoryConfig } from './shared/replay-memory';
 import { kdTerm, type Method, type StepContext, type TaskContext } from './types';
 
 export interface IcarlConfig extends ReplayMemoryConfig {
@@ -121,7 +121,7 @@ export function createIcarl(overrides: Partial<IcarlConfig> = {}): Method<IcarlC
     recipe: ICARL_RECIPE,
     config,
     kdTerms: ['kd'],
-    memory: replayMemoryPolicy(name, config),
+    memory: { ...config.memory },
     beforeTask: (ctx) => expandLinearHead(ctx.net, ctx.seenClasses, name),
     lossTerms: (step) => icarlLossTerms(step),
     afterTask: (ctx) => updateClassMeans(ctx),
