@@ -30,7 +30,9 @@ export interface RunResult {
   /** 'method' when the primary accuracy is the method's own classifier (iCaRL's NME), else 'cnn'. */
   primary: 'cnn' | 'method';
   /** The CNN (logit arg-max) numbers, when they differ from the primary ones. */
-  cnn: { aia: number; last: number; accuracies: number[] } | null;
+  cnn: { aia: number; last: number; accuracies: number[]; accuracyMatrix?: number[][] } | null;
+  /** Wall seconds of each task (training, extra stages, evaluation), as recorded when the task ran. */
+  taskSeconds?: number[];
   /** Method config actually used, and the training options. */
   methodConfig: Record<string, unknown>;
   training: Record<string, unknown>;
@@ -43,6 +45,25 @@ export interface RunResult {
   cpuSeconds: number;
   trainSeconds: number;
   resumedTasks: number;
+  /** Set by the grid runner: the row this result belongs to, and where and how it was computed. */
+  row?: { id: string; index: number; resultsVersion: number; spec: Record<string, unknown> };
+  provenance?: RunProvenance;
+}
+
+/** Where and how a grid row was computed (not part of its id: the same spec on another commit is the same row). */
+export interface RunProvenance {
+  commit: string | null;
+  /** Whether the working tree differed from the commit (the results store itself left out); null without git. */
+  dirty: boolean | null;
+  host: string;
+  backend: { name: string; tfBackend: string; version: string };
+  precision: string;
+  threads: number | null;
+  seed: number;
+  /** The dataset as the row loaded it (merge's REPORT.md states it without loading the data again). */
+  dataset: ExperimentResults['datasetShape'];
+  node: string;
+  finishedAt: string;
 }
 
 export interface ExperimentResults {

@@ -27,6 +27,8 @@ export interface RunOneOptions {
   onTaskEnd?: (event: Extract<ProgressEvent, { type: 'task-end' }>) => void;
   onStart?: (info: { resumedTasks: number; tasks: number; finishedEarlier: boolean }) => void;
   say: (line: string) => void;
+  /** Adds fields to the record before it is written (the grid runner's row and provenance). */
+  annotate?: (result: RunResult) => RunResult;
 }
 
 export type RunOutcome = { kind: 'result'; result: RunResult } | { kind: 'skipped'; reason: string };
@@ -101,6 +103,7 @@ export async function runOne(o: RunOneOptions): Promise<RunOutcome> {
       cpuSeconds: cpuSeconds(),
       resumedTasks,
     });
+    if (o.annotate) result = o.annotate(result);
     writeJson(files.result, result);
     fs.rmSync(files.failure, { force: true });
     return { kind: 'result', result };
@@ -110,6 +113,7 @@ export async function runOne(o: RunOneOptions): Promise<RunOutcome> {
     result = failedResult(o.spec, o.seed, o.experiment, err);
     result.seconds = (Date.now() - started) / 1000;
     result.cpuSeconds = cpuSeconds();
+    if (o.annotate) result = o.annotate(result);
     if (isDone(files.result)) {
       // A finished run's record is never replaced by a failure (e.g. of a damaged checkpoint, another dataset).
       writeJson(files.failure, result);

@@ -45,7 +45,12 @@ function baseResult(spec: RunSpec, seed: number, experiment: string): RunResult 
 export function summarise(spec: RunSpec, seed: number, experiment: string, metrics: RunMetrics, extra: Partial<RunResult>): RunResult {
   const primary = metrics.tasks.some((t) => t.fromMethod) ? 'method' : 'cnn';
   const cnn = primary === 'method' && metrics.cnnSummary
-    ? { aia: metrics.cnnSummary.aia, last: metrics.cnnSummary.last, accuracies: metrics.cnnSteps.map((s) => s.accuracy) }
+    ? {
+        aia: metrics.cnnSummary.aia,
+        last: metrics.cnnSummary.last,
+        accuracies: metrics.cnnSteps.map((s) => s.accuracy),
+        accuracyMatrix: metrics.cnnSummary.accuracyMatrix,
+      }
     : null;
   return {
     ...baseResult(spec, seed, experiment),
@@ -61,6 +66,7 @@ export function summarise(spec: RunSpec, seed: number, experiment: string, metri
     cnn,
     scenarioShape: { numClasses: 0, initial: 0, increment: 0, tasks: metrics.totalTasks },
     trainSeconds: metrics.tasks.reduce((s, t) => s + t.seconds, 0),
+    taskSeconds: metrics.tasks.map((t) => t.seconds),
     ...extra,
   };
 }

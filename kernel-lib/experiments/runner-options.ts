@@ -3,7 +3,7 @@ import type { ImageDataset } from '../data/types';
 import { createMethod, methodDefaults, methodNames } from '../methods/registry';
 import type { Method } from '../methods/types';
 import type { RunOptions } from '../train/index';
-import type { RunSpec } from './experiments';
+import { selectRuns, type ExperimentDefinition, type RunSpec } from './experiments';
 import { backboneFor, type DatasetName, type Profile } from './profiles';
 import { runSettings } from './settings';
 
@@ -41,4 +41,22 @@ export function buildMethod(spec: RunSpec, profile: Profile, classes: number): M
 export function runOptionsFor(spec: RunSpec, seed: number, profile: Profile, datasetName: DatasetName, dataset: ImageDataset): RunOptions {
   const method = buildMethod(spec, profile, dataset.classNames.length);
   return { dataset, scenario: spec.scenario, method, seed, ...runSettings(profile, method, backboneFor(profile, datasetName)) };
+}
+
+/**
+ * The runs of an experiment at a profile: those the filter selects, less the profile's exclusions (unless the
+ * caller named those methods). Every method must exist: a missing one is a setup error, not a failed run.
+ */
+export function experimentRunSpecs(
+  experiment: ExperimentDefinition,
+  profile: Profile,
+  filter: { methods?: string[]; scenarios?: string[] } = {},
+): RunSpec[] {
+  if (filter.methods && filter.methods.length === 0) throw new Error('no methods selected: the method list is empty (name at least one, or leave it out for all)');
+  const selected = selectRuns(experiment, filter);
+  const specs = filter.methods ? selected : selected.filter((s) => !profile.excludeMethods.includes(s.method));
+  const known = methodNames();
+  const unknown = [...new Set(specs.map((s) => s.method))].filter((m) => !known.includes(m));
+  if (unknown.length) throw new Error(`unknown method(s) ${unknown.map((m) => `'${m}'`).join(', ')}; valid methods: ${known.join(', ')}`);
+  return specs;
 }

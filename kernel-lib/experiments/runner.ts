@@ -17,7 +17,6 @@ import path from 'node:path';
 import type * as aq from 'arquero';
 import { backendInfo, initBackend } from '../backend/index';
 import type { ImageDataset } from '../data/types';
-import { methodNames } from '../methods/registry';
 import { repoRoot } from '../paths';
 import { removeStaleTempFiles, writeFileAtomic } from '../train/checkpoint';
 import { curvesTable, experimentTable, runsTable, verdict } from './analysis';
@@ -26,6 +25,7 @@ import { getExperiment, selectRuns, type ExperimentDefinition, type RunSpec } fr
 import { checkDatasetName, getProfile, validateProfile, type DatasetName, type Profile } from './profiles';
 import type { ExperimentResults, RunResult } from './results';
 import { runFiles, runOne } from './run-one';
+import { experimentRunSpecs } from './runner-options';
 export { buildMethod, runOptionsFor, scaledMemoryOverrides } from './runner-options';
 
 export type { ExperimentResults, RunResult } from './results';
@@ -103,15 +103,8 @@ export async function runExperiment(options: RunExperimentOptions): Promise<Expe
   const problems = validateProfile(profile);
   if (problems.length) throw new Error(`invalid profile:\n  ${problems.join('\n  ')}`);
   const datasetName = checkDatasetName(options.dataset ?? profile.dataset);
-  if (options.methods && options.methods.length === 0) throw new Error('no methods selected: the method list is empty (name at least one, or leave it out for all)');
-  const selected = selectRuns(experiment, { methods: options.methods, scenarios: options.scenarios });
-  // The profile's exclusions apply unless the caller asked for those methods by name.
-  const specs = options.methods ? selected : selected.filter((s) => !profile.excludeMethods.includes(s.method));
-  const excluded = [...new Set(selected.filter((s) => !specs.includes(s)).map((s) => s.method))];
-  // Every method must exist before anything trains: a missing one is a setup error, not a failed run.
-  const known = methodNames();
-  const unknown = [...new Set(specs.map((s) => s.method))].filter((m) => !known.includes(m));
-  if (unknown.length) throw new Error(`unknown method(s) ${unknown.map((m) => `'${m}'`).join(', ')}; valid methods: ${known.join(', ')}`);
+  const specs = experimentRunSpecs(experiment, profile, { methods: options.methods, scenarios: options.scenarios });
+  const excluded = [...new Set(selectRuns(experiment, options).filter((s) => !specs.includes(s)).map((s) => s.method))];
 
   const outDir = path.resolve(options.outDir ?? defaultOutDir(experiment.name, profile.name, datasetName));
   removeStaleTempFiles(outDir);

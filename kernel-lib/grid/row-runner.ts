@@ -1,0 +1,141 @@
+/**
+ * Runs one row of a grid, idempotently: a row already done in the store is skipped; a row another worker holds is
+ * skipped (the run lock of train/run-lock.ts); a pre-empted row resumes from its per-task checkpoints. The result
+ * is written atomically by the experiment runner's own row runner (experiments/run-one.ts), with the row and its
+ * provenance added.
+ */
+import fs from 'node:fs';
+import { backendInfo, initBackend } from '../backend/index';
+import type { ImageDataset } from '../data/types';
+import { loadExperimentDataset, type DatasetLoader } from '../experiments/dataset';
+import type { RunProvenance, RunResult } from '../experiments/results';
+import { runFiles, runOne } from '../experiments/run-one';
+import { engineIdentity } from '../train/config';
+import { firstDifference } from './differences';
+import { resolveStore, type GridFile, type GridRow } from './grid-file';
+import { gitCommit, hostName, treeDirty } from './provenance';
+
+export class RowConflictError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RowConflictError';
+  }
+}
+
+export type RowOutcome =
+  | { status: 'done'; result: RunResult }
+  | { status: 'done-earlier' }
+  | { status: 'skipped'; reason: string }
+  | { status: 'failed'; error: string };
+
+/** What the store holds for a row: nothing, its result, another plan's result, or an unreadable file. */
+export type StoredRow =
+  | { kind: 'absent' }
+  | { kind: 'result'; result: RunResult }
+  | { kind: 'other-spec'; result: RunResult }
+  | { kind: 'corrupt'; reason: string };
+
+export function storedRow(storeDir: string, row: GridRow): StoredRow {
+  const file = runFiles(storeDir, row.name).result;
+  if (!fs.existsSync(file)) return { kind: 'absent' };
+  let result: RunResult;
+  try {
+    result = JSON.parse(fs.readFileSync(file, 'utf8')) as RunResult;
+    if (typeof result !== 'object' || result === null || !Array.isArray(result.accuracies) || typeof result.status !== 'string') {
+      throw new Error('not a run result');
+    }
+  } catch (err) {
+    return { kind: 'corrupt', reason: `${file}: ${(err as Error).message}` };
+  }
+  if (result.row?.id !== row.id) return { kind: 'other-spec', result };
+  return { kind: 'result', result };
+}
+
+export interface RunRowOptions {
+  /** Results store (default: the grid's). */
+  store?: string;
+  dataDir?: string;
+  say?: (line: string) => void;
+  /** Show the trainer's progress display. */
+  progress?: boolean;
+  loader?: DatasetLoader;
+  preloaded?: ImageDataset;
+}
+
+/** The check that the engine this process computes on is the one the row was planned for. */
+export async function checkRowEngine(row: GridRow): Promise<void> {
+  const planned = row.spec.engine;
+  // Threads are set before the engine starts (KDCL_THREADS), so a worker cannot run a row on other threads by mistake.
+  process.env.KDCL_THREADS = String(planned.threads);
+  await initBackend({ backend: planned.backend as never, log: false });
+  const own = engineIdentity();
+  const actual = { backend: own.backend, threads: own.threads, isa: own.isa, loops: own.loops, precision: own.precision };
+  const d = firstDifference(actual, planned, 'spec.engine');
+  if (d) {
+    throw new RowConflictError(
+      `row ${row.index} (${row.name}): field '${d.path}' is ${d.right} in the grid, but this machine computes with ${d.left}; ` +
+        'run the row where the grid was planned for, or plan the grid for this engine',
+    );
+  }
+}
+
+export async function runRow(grid: GridFile, index: number, options: RunRowOptions = {}): Promise<RowOutcome> {
+  const row = grid.rows[index];
+  if (!row) throw new RangeError(`row ${index} does not exist: the grid has ${grid.rows.length} rows (0-${grid.rows.length - 1})`);
+  const storeDir = resolveStore(options.store ?? grid.store);
+  const say = options.say ?? ((line: string) => console.log(line));
+  const stored = storedRow(storeDir, row);
+  if (stored.kind === 'result' && stored.result.status === 'done') return { status: 'done-earlier' };
+  if (stored.kind === 'other-spec') {
+    throw new RowConflictError(
+      `row ${index} (${row.name}): ${runFiles(storeDir, row.name).result} holds a result of another spec ` +
+        `(row id ${stored.result.row?.id ?? 'none'}, this row's is ${row.id}); it is never overwritten: move it away to run this row`,
+    );
+  }
+  if (stored.kind === 'corrupt') {
+    throw new RowConflictError(`row ${index} (${row.name}): the stored result is unreadable (${stored.reason}); move it away to run this row`);
+  }
+  await checkRowEngine(row);
+  const { spec } = row;
+  const dataset = options.preloaded ?? (await loadExperimentDataset(spec.dataset, spec.profile, {
+    dataDir: options.dataDir ?? grid.dataDir ?? undefined,
+    loader: options.loader,
+  }));
+  const info = backendInfo();
+  const outcome = await runOne({
+    spec: spec.run,
+    seed: spec.seed,
+    experiment: spec.experiment,
+    profile: spec.profile,
+    datasetName: spec.dataset,
+    dataset,
+    outDir: storeDir,
+    trainerProgress: options.progress ?? false,
+    say,
+    onStart: ({ resumedTasks, tasks }) => say(`[row ${index}] ${row.name}${resumedTasks ? ` resumed: ${resumedTasks}/${tasks} tasks done` : ''}`),
+    onTaskEnd: (e) => say(`[row ${index}] ${row.name} task ${e.task + 1}/${e.tasks}: accuracy ${(100 * e.accuracy).toFixed(2)}% (${e.seconds.toFixed(1)} s)`),
+    annotate: (result) => {
+      const provenance: RunProvenance = {
+        commit: gitCommit(),
+        dirty: treeDirty(storeDir),
+        host: hostName(),
+        backend: { name: info.name, tfBackend: info.tfBackend, version: info.version },
+        precision: spec.engine.precision,
+        threads: info.threads,
+        seed: spec.seed,
+        dataset: {
+          classes: dataset.classNames.length,
+          trainImages: dataset.train.count,
+          testImages: dataset.test.count,
+          imageSize: [dataset.train.height, dataset.train.width],
+        },
+        node: process.version,
+        finishedAt: new Date().toISOString(),
+      };
+      return { ...result, row: { id: row.id, index, resultsVersion: grid.resultsVersion, spec: spec as unknown as Record<string, unknown> }, provenance };
+    },
+  });
+  if (outcome.kind === 'skipped') return { status: 'skipped', reason: outcome.reason };
+  if (outcome.result.status === 'failed') return { status: 'failed', error: outcome.result.error ?? 'failed' };
+  return { status: 'done', result: outcome.result };
+}
