@@ -123,8 +123,9 @@ export async function runPool(grid: GridFile, options: PoolOptions): Promise<Poo
     fs.closeSync(output);
     running.delete(row.index);
     const seconds = (Date.now() - rowStarted) / 1000;
-    if (summary.interrupted) return;
     const state = rowStatus(grid, row, options.store);
+    // A row that finished before the stop counts as done; one killed by it is neither done nor failed.
+    if (summary.interrupted && state.state !== 'done') return;
     if (state.state === 'done') {
       summary.done.push(row.index);
       finishedSeconds.push(seconds);

@@ -1,0 +1,177 @@
+/**
+ * The grid runner: the local pool (interrupted and continued), the faults of a grid (hand edits, another code
+ * version, a result of another spec, two workers on one row, a corrupt result) and the Kubernetes manifest checked
+ * against the batch/v1 Job schema by kubernetes-models' validator.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Job } from 'kubernetes-models/batch/v1/Job';
+import { parse as parseYaml } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  RESULTS_VERSION,
+  gridStatus,
+  kubernetesJob,
+  mergeGrid,
+  readGrid,
+  runPool,
+  runRow,
+  type GridFile,
+} from '../kernel-lib/grid/index';
+import { RunLock } from '../kernel-lib/train/index';
+import { LOCK_FILE } from '../kernel-lib/train/run-lock';
+import { ROOT, grid } from './helpers/grid-cli';
+
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'kdcl-grid-'));
+const gridFile = path.join(work, 'grid.json');
+const store = path.join(work, 'store');
+let planned: GridFile;
+
+beforeAll(async () => {
+  const result = await grid(['plan', 'main-comparison', '--profile', 'ci', '--methods', 'lwf,icarl,finetune', '--scenarios', 'b0-10',
+    '--seeds', '1993,7', '--threads', '1', '--store', store, '--out', gridFile]);
+  expect(result.exitCode, result.all).toBe(0);
+  planned = readGrid(gridFile);
+}, 120_000);
+
+afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
+
+/** A copy of the grid file with `edit` applied, as a user's editor would leave it. */
+function edited(name: string, edit: (g: Record<string, any>) => void): string {
+  const raw = JSON.parse(fs.readFileSync(gridFile, 'utf8'));
+  edit(raw);
+  const file = path.join(work, name);
+  fs.writeFileSync(file, JSON.stringify(raw));
+  return file;
+}
+
+describe('grid file', () => {
+  it('plans one row per run and seed, with content-hash ids and the engine in the spec', () => {
+    expect(planned.rows.map((r) => r.name)).toEqual([
+      'lwf_b0-10_s1993', 'lwf_b0-10_s7', 'icarl_b0-10_s1993', 'icarl_b0-10_s7', 'finetune_b0-10_s1993', 'finetune_b0-10_s7',
+    ]);
+    expect(new Set(planned.rows.map((r) => r.id)).size).toBe(6);
+    expect(planned.resultsVersion).toBe(RESULTS_VERSION);
+    expect(planned.rows[0].spec.engine).toMatchObject({ threads: 1, precision: 'fp32' });
+    // The git commit is provenance of the plan, not part of any id.
+    expect(JSON.stringify(planned.rows[0].spec)).not.toContain(planned.plannedAt.commit ?? 'no-commit');
+  });
+
+  it('names the row and the field of a hand edit, of another code version, and of a broken shape', () => {
+    expect(() => readGrid(edited('epochs.json', (g) => { g.rows[1].spec.profile.initEpochs = 3; }))).toThrow(
+      /row 1: field 'spec\.profile\.initEpochs' is 3, this code version plans 1/,
+    );
+    expect(() => readGrid(edited('id.json', (g) => { g.rows[2].id = '0123456789abcdef'; }))).toThrow(/row 2: field 'id' is 0123456789abcdef, but its spec hashes to/);
+    expect(() => readGrid(edited('shape.json', (g) => { g.rows[3].spec.seed = 'seven'; }))).toThrow(/rows\.3\.spec\.seed/);
+    expect(() => readGrid(edited('version.json', (g) => { g.resultsVersion = RESULTS_VERSION + 1; }))).toThrow(
+      new RegExp(`planned with resultsVersion ${RESULTS_VERSION + 1}, this code is resultsVersion ${RESULTS_VERSION}`),
+    );
+    expect(() => readGrid(edited('run.json', (g) => { g.rows[0].spec.run.id = 'nope_b0-10'; }))).toThrow(/row 0: field 'name'/);
+    const cli = grid(['status', edited('cli.json', (g) => { g.rows[4].spec.engine.threads = 2; })]);
+    return cli.then((r) => {
+      expect(r.exitCode).toBe(2);
+      expect(r.all).toMatch(/row 4: field 'id'/);
+    });
+  });
+});
+
+describe('local pool', () => {
+  it('runs rows as child processes, stops cleanly when interrupted, and continues where it stopped', { timeout: 300_000 }, async () => {
+    const controller = new AbortController();
+    const workerArgs = (row: { index: number }) => ['--import', 'tsx', path.join(ROOT, 'reproductions', 'grid.ts'), 'run', gridFile, '--row', String(row.index)];
+    const firstResult = path.join(store, 'runs', `${planned.rows[0].name}.json`);
+    const watcher = setInterval(() => {
+      if (fs.existsSync(firstResult)) controller.abort();
+    }, 100);
+    const first = await runPool(planned, { jobs: 1, rows: [0, 1, 2], workerArgs, display: 'none', signal: controller.signal });
+    clearInterval(watcher);
+    expect(first.interrupted).toBe(true);
+    expect(first.done).toEqual([0]);
+    const second = await runPool(planned, { jobs: 2, rows: [0, 1, 2], workerArgs, display: 'none' });
+    expect(second.interrupted).toBe(false);
+    expect(second.doneEarlier).toEqual([0]);
+    expect(second.done.sort()).toEqual([1, 2]);
+    expect(fs.readFileSync(path.join(store, 'grid.log'), 'utf8')).toMatch(/row 1 lwf_b0-10_s7: done, AIA/);
+    await expect(runPool(planned, { jobs: 3, threads: 1, cores: 2, workerArgs })).rejects.toThrow(/--jobs 3 x --threads 1 = 3 exceeds this machine's 2 cores/);
+    await expect(runPool(planned, { jobs: 1, threads: 2, workerArgs })).rejects.toThrow(/planned for 1 thread/);
+  });
+
+  it('records provenance with each row result', () => {
+    const result = JSON.parse(fs.readFileSync(path.join(store, 'runs', `${planned.rows[1].name}.json`), 'utf8'));
+    expect(result.row).toMatchObject({ id: planned.rows[1].id, index: 1, resultsVersion: RESULTS_VERSION });
+    expect(result.provenance).toMatchObject({ host: os.hostname(), threads: 1, seed: 7, precision: 'fp32' });
+    expect(result.provenance.commit === null || /^[0-9a-f]{40}$/.test(result.provenance.commit)).toBe(true);
+    expect(typeof result.provenance.dirty === 'boolean' || result.provenance.dirty === null).toBe(true);
+    expect(result.taskSeconds).toHaveLength(10);
+    expect(result.accuracyMatrix).toHaveLength(10);
+    // iCaRL has both heads: its NME numbers are primary, the CNN's are kept beside them.
+    const icarl = JSON.parse(fs.readFileSync(path.join(store, 'runs', `${planned.rows[2].name}.json`), 'utf8'));
+    expect(icarl.primary).toBe('method');
+    expect(icarl.cnn.accuracyMatrix).toHaveLength(10);
+  });
+});
+
+describe('faults', () => {
+  it('refuses a stored result of another spec and never overwrites it', async () => {
+    const row = planned.rows[3];
+    const file = path.join(store, 'runs', `${row.name}.json`);
+    const foreign = JSON.stringify({ id: row.name, status: 'done', accuracies: [0.5], row: { id: 'ffffffffffffffff' } });
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, foreign);
+    await expect(runRow(planned, 3, { say: () => {} })).rejects.toThrow(/holds a result of another spec \(row id ffffffffffffffff, this row's is [0-9a-f]{16}\); it is never overwritten/);
+    expect(fs.readFileSync(file, 'utf8')).toBe(foreign);
+    expect(gridStatus(planned)[3].status.state).toBe('other-spec');
+    fs.rmSync(file);
+  });
+
+  it('lets one of two workers run a row: the other skips it; a stale lock of a dead worker is taken over', { timeout: 120_000 }, async () => {
+    const row = planned.rows[4];
+    const lock = RunLock.acquire(path.join(store, 'checkpoints', row.name));
+    expect(gridStatus(planned)[4].status.state).toBe('running');
+    const outcome = await runRow(planned, 4, { say: () => {} });
+    expect(outcome.status).toBe('skipped');
+    if (outcome.status === 'skipped') expect(outcome.reason).toMatch(new RegExp(`in use by host ${os.hostname()}, pid ${process.pid}`));
+    lock.release();
+    // A lock left by a worker on another host that stopped beating ten minutes ago.
+    const stale = { host: 'node-17', pid: 4242, token: 't', startedAt: '2026-01-01T00:00:00Z', heartbeatAt: new Date(Date.now() - 600_000).toISOString() };
+    fs.writeFileSync(path.join(store, 'checkpoints', row.name, LOCK_FILE), JSON.stringify(stale));
+    const ran = await runRow(planned, 4, { say: () => {} });
+    expect(ran.status).toBe('done');
+    expect((await runRow(planned, 4, { say: () => {} })).status).toBe('done-earlier');
+  });
+
+  it('reports a truncated result file in status and leaves it out of merge, saying so', { timeout: 120_000 }, async () => {
+    const row = planned.rows[1];
+    const file = path.join(store, 'runs', `${row.name}.json`);
+    const text = fs.readFileSync(file, 'utf8');
+    fs.writeFileSync(file, text.slice(0, text.length / 2));
+    const status = gridStatus(planned)[1].status;
+    expect(status.state).toBe('corrupt');
+    const merged = await mergeGrid(planned);
+    expect(merged.leftOut.map((l) => l.row.index)).toContain(1);
+    expect(merged.outcome.results.runs.map((r) => r.id)).not.toContain(row.name);
+    expect(fs.readFileSync(merged.report, 'utf8')).toMatch(/lwf_b0-10_s7 \(corrupt: .*lwf_b0-10_s7\.json/);
+    const cli = await grid(['status', gridFile]);
+    expect(cli.all).toMatch(/1\s+corrupt\s+lwf_b0-10_s7/);
+    fs.writeFileSync(file, text);
+  });
+});
+
+describe('Kubernetes Indexed Job', () => {
+  it('writes a manifest that the batch/v1 Job schema accepts', async () => {
+    const out = path.join(work, 'grid.k8s.yaml');
+    const made = await grid(['k8s', gridFile, '--image', 'registry.example/kdcl:1', '--max-parallel', '4', '--out', out]);
+    expect(made.exitCode, made.all).toBe(0);
+    const manifest = parseYaml(fs.readFileSync(out, 'utf8'));
+    expect(() => new Job(manifest).validate()).not.toThrow();
+    expect(manifest.spec).toMatchObject({ completionMode: 'Indexed', completions: 6, parallelism: 4, backoffLimitPerIndex: 3 });
+    const container = manifest.spec.template.spec.containers[0];
+    expect(container.command.join(' ')).toContain('--row "$JOB_COMPLETION_INDEX"');
+    expect(container.env).toContainEqual({ name: 'KDCL_THREADS', value: '1' });
+    // The validator is not a rubber stamp: a wrong type or value is refused.
+    const broken = kubernetesJob(planned, { gridFile, image: 'x' }) as any;
+    broken.spec.completionMode = 'Indexd';
+    expect(() => new Job(broken).validate()).toThrow(/completionMode/);
+  });
+});
