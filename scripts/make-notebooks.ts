@@ -92,7 +92,7 @@ Read from environment variables, so \`npm run reproduce -- ${name} --profile qui
 
 | profile | what | time |
 | --- | --- | --- |
-${(['ci', 'smoke', 'quick', 'paper'] as const).map(profileRow).join('\n')}
+${(['ci', 'smoke', 'quick', 'standard', 'paper'] as const).map(profileRow).join('\n')}
 `),
       code(`
 import { experimentParameters, getExperiment, PROFILES } from './kernel-lib/experiments/index';

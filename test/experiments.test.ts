@@ -43,6 +43,7 @@ import {
   type ExperimentDefinition,
   type Profile,
   type RunResult,
+  backboneFor,
 } from '../kernel-lib/experiments/index';
 
 
@@ -125,7 +126,7 @@ describe('experiments and profiles as data', () => {
 
   it('unknown experiment, profile, dataset and method names get the list of valid names', async () => {
     expect(() => getExperiment('table-9')).toThrow(/valid experiments: main-comparison, kd-removal, standalone-kd, replay-softmax/);
-    expect(() => getProfile('huge')).toThrow(/valid profiles: ci, smoke, quick, paper/);
+    expect(() => getProfile('huge')).toThrow(/valid profiles: ci, smoke, quick, standard, paper/);
     expect(() => checkDatasetName('mnist')).toThrow(/valid datasets: embedded, cifar100, tiny-imagenet, imagenet100/);
     expect(() => selectRuns(EXPERIMENTS['main-comparison'], { methods: ['ewc'] })).toThrow(/unknown method 'ewc'.*valid methods: lwf, lwm/);
     expect(() => selectRuns(EXPERIMENTS['kd-removal'], { scenarios: ['b50-10'] })).toThrow(/valid scenarios: b0-10/);
@@ -174,9 +175,16 @@ describe('experiments and profiles as data', () => {
     // LUCIR's architectural needs apply in small profiles too; the width stays the profile's.
     expect(settings(PROFILES.smoke, 'lucir').backbone).toMatchObject({ width: PROFILES.smoke.backbone.width, lastRelu: false });
     expect(settings(PROFILES.paper, 'bic')).toMatchObject({ initEpochs: 200, epochs: 80 });
-    // SS-IL keeps its momentum across tasks where the whole recipe applies, not where only its optimiser does.
-    expect(settings(PROFILES.paper, 'ssil').resetOptimizerEachTask).toBe(false);
-    expect(settings(PROFILES.smoke, 'ssil').resetOptimizerEachTask).toBe(true);
+    // SS-IL keeps its momentum across tasks in every profile: how the method trains, not a budget (issue 15).
+    for (const profile of Object.values(PROFILES)) expect(settings(profile, 'ssil').resetOptimizerEachTask).toBe(false);
+    expect(settings(PROFILES.standard, 'bic').resetOptimizerEachTask).toBe(true);
+    // PASS / IL2A / PRAKA: their ResNet-18 (CIFAR stem) in the paper profile; the reduced profiles' ResNet-32.
+    for (const m of ['pass', 'il2a', 'praka']) {
+      expect(settings(PROFILES.paper, m).backbone.kind).toBe('resnet18-cifar');
+      expect(settings(PROFILES.standard, m).backbone).toEqual(PROFILES.standard.backbone);
+      expect(runSettings(PROFILES.paper, createMethod(m), backboneFor(PROFILES.paper, 'imagenet100')).backbone.kind).toBe('resnet18-imagenet');
+    }
+    expect(settings(PROFILES.paper, 'bic').backbone.kind).toBe('resnet32');
   });
 
   it("attaches every method's exported recipe to the method, with its source", () => {

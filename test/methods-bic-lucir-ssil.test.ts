@@ -65,7 +65,7 @@ function withKdProbe<C extends { kd: boolean }>(method: Method<C>, off: Method<C
   return { method: wrapped, probe };
 }
 
-function expectKdRemoval(probe: KdProbe, kdTerms: readonly string[]): void {
+function expectKdRemoval(probe: KdProbe, kdTerms: readonly string[], replaced: readonly string[] = []): void {
   expect(probe.steps.length).toBeGreaterThan(2);
   let nonZeroKd = 0;
   for (const { on, off } of probe.steps) {
@@ -74,7 +74,7 @@ function expectKdRemoval(probe: KdProbe, kdTerms: readonly string[]): void {
       if (kdTerms.includes(name)) {
         expect(off[name]).toBe(0);
         if (on[name] !== 0) nonZeroKd++;
-      } else {
+      } else if (!replaced.includes(name)) {
         expect(off[name]).toBe(on[name]);
       }
     }
@@ -206,7 +206,9 @@ describe('BiC', () => {
     expect(Array.from(predicted.dataSync())).toEqual(Array.from(expected.dataSync()));
     tf.dispose([x, predicted, raw.logits, raw.features, raw.featureMap, expected]);
 
-    expectKdRemoval(probe, ['kd']);
+    // With KD off, lambda = 0: the CE is not scaled by 1 - lambda, so it is larger than with KD on (same batch).
+    expectKdRemoval(probe, ['kd'], ['ce']);
+    for (const { on, off } of probe.steps) expect(off.ce).toBeGreaterThan(on.ce);
     run.dispose();
     expect(tf.memory().numTensors).toBe(before);
   });
@@ -244,6 +246,23 @@ describe('BiC', () => {
       const soft = (a: number, b: number) => [Math.exp(a / 2) / (Math.exp(a / 2) + Math.exp(b / 2)), Math.exp(b / 2) / (Math.exp(a / 2) + Math.exp(b / 2))];
       const kd = (s: number[], t: number[]) => -(soft(t[0], t[1])[0] * Math.log(soft(s[0], s[1])[0]) + soft(t[0], t[1])[1] * Math.log(soft(s[0], s[1])[1]));
       expect(terms.kd.dataSync()[0]).toBeCloseTo(0.5 * ((kd([1, 2], [2, 0]) + kd([0, 1], [1, 1])) / 2), 5);
+    });
+  });
+});
+
+describe('bic with KD off', () => {
+  it('uses lambda = 0: the CE keeps its full weight and the KD term is exactly 0', () => {
+    const bic = createBic({ kd: false });
+    tf.tidy(() => {
+      const logits = tf.tensor2d([[1, 2, 0.5, -1], [0, 1, 2, 3]]);
+      const teacher = tf.tensor2d([[2, 0], [1, 1]]);
+      const step = fakeStep({ logits, teacherLogits: teacher, y: [0, 3], replay: [1, 0], oldClasses: 2, seenClasses: 4, state: {}, kd: false });
+      const terms = bic.lossTerms(step);
+      const ce0 = -Math.log(Math.exp(1) / (Math.exp(1) + Math.exp(2) + Math.exp(0.5) + Math.exp(-1)));
+      const ce1 = -Math.log(Math.exp(3) / (Math.exp(0) + Math.exp(1) + Math.exp(2) + Math.exp(3)));
+      // Not (1 - 2/4) x CE: with KD off nothing is traded against a KD term.
+      expect(terms.ce.dataSync()[0]).toBeCloseTo((ce0 + ce1) / 2, 5);
+      expect(terms.kd.dataSync()[0]).toBe(0);
     });
   });
 });

@@ -34,6 +34,7 @@ describe('EEIL', () => {
       memory: { selection: 'herding', total: 2000 },
       balancedEpochs: 40,
       balancedLearningRate: 0.01,
+      balancedDecayEvery: 10,
     });
     expect(createMethod('eeil').kdTerms).toEqual(['kd', 'kdNew']);
     expect(() => createEeil({ balancedEpochs: 1.5 })).toThrow(/eeil: balancedEpochs: .*expected int.*\(got 1\.5\)/);
@@ -121,5 +122,17 @@ describe('EEIL', () => {
       net.dispose();
       teacher.dispose();
     }
+  });
+});
+
+describe('eeil balanced-stage schedule', () => {
+  it('starts at the balanced rate and divides it by 10 every 10 epochs (paper Sec. 4.3)', async () => {
+    const { balancedSchedule } = await import('../kernel-lib/methods/eeil');
+    const { learningRateAt } = await import('../kernel-lib/train/optim');
+    const schedule = balancedSchedule(40, 10);
+    expect(schedule.milestones).toEqual([10, 20, 30]);
+    const rates = [0, 9, 10, 19, 20, 30, 39].map((e) => learningRateAt(schedule, 0.01, e, 40));
+    [0.01, 0.01, 0.001, 0.001, 0.0001, 0.00001, 0.00001].forEach((want, i) => expect(rates[i]).toBeCloseTo(want, 12));
+    expect(balancedSchedule(6, 2).milestones).toEqual([2, 4]);
   });
 });

@@ -26,7 +26,7 @@ beforeAll(async () => {
 
 describe('LwM', () => {
   it('is registered with its typed defaults', () => {
-    expect(createMethod('lwm').config).toEqual({ kd: true, beta: 1, gamma: 1, temperature: 2, heads: 'shared', freezeOldHeads: null });
+    expect(createMethod('lwm').config).toEqual({ kd: true, beta: 1, gamma: 1, temperature: 2, kdRemoves: 'attention', heads: 'shared', freezeOldHeads: null });
     expect(createMethod('lwm').kdTerms).toEqual(['attention']);
     expect(() => createLwm({ gamma: -1 })).toThrow(/lwm: gamma: Too small: expected number to be >=0 \(got -1\)/);
   });
@@ -48,6 +48,18 @@ describe('LwM', () => {
       }
     });
   }
+
+  it("kdRemoves 'all': kd: false removes the logit KD too", async () => {
+    expect(createLwm({ kdRemoves: 'all' }).kdTerms).toEqual(['attention', 'logitKd']);
+    const { method, probe } = withKdProbe(createLwm({ kdRemoves: 'all' }), createLwm({ kdRemoves: 'all', kd: false }));
+    const { dispose } = await trainAllWithoutLeak(runOptions(dataset, method));
+    try {
+      expectExactKdRemoval(probe, ['attention', 'logitKd']);
+      expect(probe.steps.some((s) => s.on.logitKd > 0)).toBe(true);
+    } finally {
+      dispose();
+    }
+  });
 
   it('the attention term is the L1 distance of normalised Grad-CAM maps of the teacher top-1 class, and it trains the student', () => {
     const method = createLwm();

@@ -143,7 +143,9 @@ export function createBic(overrides: Partial<BicConfig> = {}): Method<BicConfig>
   });
 
   /** lambda = n_old / (n_old + n_new) (paper Sec. 4, after Eq. 3). */
-  const lambdaOf = (ctx: TaskContext) => ctx.oldClasses / ctx.seenClasses;
+  // lambda = n_old / n_seen (BiC Eq. 5). With KD off it is 0: the CE is not scaled down by a KD weight that no
+  // longer applies (else the new-class gradient shrinks 10-20x in late tasks and biases the KD-removal row).
+  const lambdaOf = (ctx: TaskContext & { kd: boolean }) => (ctx.kd ? ctx.oldClasses / ctx.seenClasses : 0);
 
   return {
     name: 'bic',

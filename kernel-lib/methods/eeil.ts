@@ -25,7 +25,12 @@
  * - balancedEpochs 40: FACIL eeil.py `--nepochs-finetuning` default.
  * - balancedLearningRate 0.01: the paper's fine-tuning "starting rate is 0.01" against 0.1 for the main stage, i.e.
  *   a tenth of the run's default lr 0.1 (FACIL `lr_finetuning_factor`). The method cannot see the run's lr: with
- *   another lr, set this to lr / 10. The stage uses the run's optimiser otherwise, with a constant rate.
+ *   another lr, set this to lr / 10. The stage uses the run's optimiser otherwise.
+ * - balancedDecayEvery 10: the paper's fine-tuning rate "is divided by 10 every 10 epochs" (Sec. 4.3); the reduced
+ *   profiles shorten the stage and scale this with it (experiments/profiles.ts SHORT_EXTRA_STAGES).
+ * - Memory order: the balanced set here is the memory as updated after the main stage (herding on the new classes
+ *   first); the paper and FACIL fine-tune on the old exemplars plus a same-size random subset of the new data and
+ *   select the new exemplars after the stage. Not changed yet: the trainer updates the memory before afterTask.
  * - Not done: EEIL's extra data augmentation (brightness, contrast, crop-mirror variants added to the training set)
  *   and its gradient noise (FACIL `--noise-grad`, off by default there); the trainer's standard augmentation is used.
  *
@@ -54,6 +59,8 @@ export interface EeilConfig extends ReplayMemoryConfig {
   balancedEpochs: number;
   /** Learning rate of balanced fine-tuning: the paper's 0.01 (a tenth of the main stage's 0.1). */
   balancedLearningRate: number;
+  /** The balanced stage's rate is divided by 10 every this many epochs (paper Sec. 4.3: every 10 epochs). */
+  balancedDecayEvery: number;
 }
 
 export const EEIL_DEFAULTS: EeilConfig = {
@@ -64,7 +71,15 @@ export const EEIL_DEFAULTS: EeilConfig = {
   memory: { selection: 'herding', total: 2000 },
   balancedEpochs: 40,
   balancedLearningRate: 0.01,
+  balancedDecayEvery: 10,
 };
+
+/** The balanced stage's schedule: /10 at every multiple of `every` epochs before the last one. */
+export function balancedSchedule(epochs: number, every: number): { kind: 'multistep'; milestones: number[]; gamma: number } {
+  const milestones: number[] = [];
+  for (let e = every; e < epochs; e += every) milestones.push(e);
+  return { kind: 'multistep', milestones, gamma: 0.1 };
+}
 
 const TASKS_KEY = 'eeilTaskRanges';
 
@@ -106,6 +121,7 @@ export function createEeil(overrides: Partial<EeilConfig> = {}): Method<EeilConf
     kdBlocks: z.enum(['per-task', 'old-classes']),
     balancedEpochs: nonNegativeInt(),
     balancedLearningRate: positiveNumber(),
+    balancedDecayEvery: z.number().int().positive(),
   });
   const memory = { ...config.memory };
 
@@ -151,6 +167,7 @@ export function createEeil(overrides: Partial<EeilConfig> = {}): Method<EeilConf
           data,
           epochs: config.balancedEpochs,
           learningRate: config.balancedLearningRate,
+          schedule: balancedSchedule(config.balancedEpochs, config.balancedDecayEvery),
           lossTerms: (step) => balancedTerms(step, snapshot),
           stage: 'eeil-balanced',
         });

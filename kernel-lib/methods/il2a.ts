@@ -81,6 +81,8 @@ export const IL2A_DEFAULTS: Il2aConfig = {
 
 /** The method's own training recipe (Method.recipe); `source` says where each number comes from. */
 export const IL2A_RECIPE: TrainingRecipe = {
+  // The reference backbone: a ResNet-18 with a CIFAR stem (IL2A ResNet.py `resnet18_cbam` as in PASS, 512-d features); also PyCIL's and LibContinual's configs.
+  backbone: { kind: 'resnet18-cifar' },
   optimizer: { kind: 'adam', lr: 0.001, weightDecay: 2e-4 },
   schedule: { kind: 'multistep', milestones: [45, 90], gamma: 0.1 },
   epochs: 101,

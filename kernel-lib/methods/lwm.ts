@@ -38,6 +38,11 @@ export interface LwmConfig extends LwfHeadConfig {
   gamma: number;
   /** Logit KD temperature. FACIL lwm.py `criterion`: exp = 1/2, i.e. T = 2. */
   temperature: number;
+  /**
+   * What `kd: false` removes. 'attention' (default): the attention-map distillation only, the logit KD stays, as the
+   * survey's KD-removal table does for LwM (LwM's contribution is the attention term). 'all': the logit KD too.
+   */
+  kdRemoves: 'attention' | 'all';
 }
 
 export const LWM_DEFAULTS: LwmConfig = {
@@ -45,6 +50,7 @@ export const LWM_DEFAULTS: LwmConfig = {
   beta: 1,
   gamma: 1,
   temperature: 2,
+  kdRemoves: 'attention',
   heads: 'shared',
   freezeOldHeads: null,
 };
@@ -70,18 +76,20 @@ export function createLwm(overrides: Partial<LwmConfig> = {}): Method<LwmConfig>
     temperature: positiveNumber(),
     heads: z.enum(['shared', 'per-task']),
     freezeOldHeads: z.boolean().nullable(),
+    kdRemoves: z.enum(['attention', 'all']),
   });
   const layout = headLayout(name, config);
   return {
     name,
     config,
-    kdTerms: ['attention'],
+    kdTerms: config.kdRemoves === 'all' ? ['attention', 'logitKd'] : ['attention'],
     memory: null,
     ...(layout.createHead ? { createHead: layout.createHead } : {}),
     beforeTask: (ctx) => layout.expand(ctx),
     lossTerms(step) {
-      // The logit KD is not the KD the survey removes for LwM: it stays on with kd: false.
-      const logitKd = step.teacher
+      // With kdRemoves 'attention' (the survey's reading) the logit KD stays on with kd: false.
+      const logitKdOn = step.kd || config.kdRemoves === 'attention';
+      const logitKd = step.teacher && logitKdOn
         ? (tf.mul(distillationLoss('ce', step, layout, config.temperature), config.beta) as tf.Scalar)
         : tf.scalar(0);
       return {

@@ -68,6 +68,8 @@ export const PASS_DEFAULTS: PassConfig = { kd: true, kdWeight: 10, protoAugWeigh
 
 /** The method's own training recipe (Method.recipe); `source` says where each number comes from. */
 export const PASS_RECIPE: TrainingRecipe = {
+  // The reference backbone: a ResNet-18 with a CIFAR stem (CVPR21_PASS ResNet.py `resnet18_cbam` (CBAM modules defined, never called), 512-d features); also PyCIL's and LibContinual's configs.
+  backbone: { kind: 'resnet18-cifar' },
   optimizer: { kind: 'adam', lr: 0.001, weightDecay: 2e-4 },
   schedule: { kind: 'multistep', milestones: [44, 89], gamma: 0.1 },
   epochs: 101,

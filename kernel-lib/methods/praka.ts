@@ -86,6 +86,8 @@ export const PRAKA_DEFAULTS: PrakaConfig = {
 
 /** The method's own training recipe (Method.recipe); `source` says where each number comes from. */
 export const PRAKA_RECIPE: TrainingRecipe = {
+  // The reference backbone: a ResNet-18 with a CIFAR stem (PRAKA (ShiWuxuan/PRAKA) ResNet.py `resnet18_cbam`, 512-d features); also PyCIL's and LibContinual's configs.
+  backbone: { kind: 'resnet18-cifar' },
   optimizer: { kind: 'adam', lr: 0.001, weightDecay: 2e-4 },
   schedule: { kind: 'cosine', tMax: 32, offset: 1 },
   epochs: 100,
