@@ -106,7 +106,9 @@ const mainComparison: ExperimentDefinition = {
     source: "the survey's finding for its main comparison (Table 2): BiC is best in B0; the survey's table itself was not available to check",
   },
   design:
-    'Each method with its own defaults (kernel-lib/methods); same backbone, epochs, optimiser and class order (seed 1993) for all, per the profile. Fine-tuning (lower bound) and joint training (upper bound) run beside them.',
+    'Each method with its own defaults (kernel-lib/methods); same backbone, epochs, optimiser and class order (seed 1993) for all, per the profile. Fine-tuning (lower bound: all seen logits, no KD) and joint training (upper bound) run beside them. ' +
+    "Stated defaults that move numbers: LUCIR runs without its class-balanced fine-tuning (lucir cbf: false, PyCIL's default); EEIL's extra augmentation and gradient noise are not done; " +
+    'in every profile but paper, PASS, IL2A and PRAKA get the profile\'s ResNet-32 for cost, not their ResNet-18 (paper: resnet18-cifar on CIFAR-100).',
   scenarios: MAIN_SCENARIOS,
   runs: MAIN_SCENARIOS.flatMap((scenario) => [
     ...SURVEY_METHODS.map((m) => methodRun(m, scenario)),
@@ -126,7 +128,11 @@ const kdRemoval: ExperimentDefinition = {
     source: 'the hypothesis Table 3 tests (the survey text was not available to check its numbers)',
   },
   design:
-    "Same run as the main comparison, once with kd: true and once with kd: false. What kd: false removes is documented per method (e.g. LwM loses only its attention term; iCaRL's old-class targets become one-hot).",
+    "Same run as the main comparison, once with kd: true and once with kd: false, in b0-10 (the survey's claims also name b50-10: not run yet). What kd: false removes, per method: " +
+    "LwM loses only its attention-map distillation and keeps its logit KD, as the survey does (lwm kdRemoves: 'attention'; 'all' removes both); " +
+    "PRAKA loses its KD from the old model and the two KL terms between its own heads (praka asymmetricKdIsKd: true, the default: both are distillation terms in the paper's loss); " +
+    "BiC's CE is no longer scaled by 1 - lambda (lambda = 0 with KD off); iCaRL's old-class targets become one-hot; EEIL still runs its balanced fine-tuning without its distillation terms. " +
+    "Two no-KD lower bounds sit beside these in the main comparison: LwF without KD trains on the new task's logits only, fine-tuning on all seen logits.",
   scenarios: ABLATION_SCENARIOS,
   runs: ABLATION_SCENARIOS.flatMap((scenario) => SURVEY_METHODS.flatMap((m) => [methodRun(m, scenario), methodRun(m, scenario, { kd: false })])),
 };
