@@ -6,6 +6,7 @@
  *                        [--methods a,b] [--scenarios b0-10] [--store DIR] [--data-dir DIR] [--out FILE]
  *   npm run grid -- run <grid> --row i [--store DIR]             one row (what a Slurm / Kubernetes task runs)
  *   npm run grid -- run <grid> [--jobs N] [--threads T] [--rows 0,3]   a local pool: N rows at a time
+ *                        [--retire-other-specs]   move results of another spec (an older version) to runs/retired/
  *   npm run grid -- slurm <grid> [--partition P] [--time T] [--cpus C] [--mem M] [--max-parallel K] [--out FILE]
  *   npm run grid -- k8s <grid> --image IMAGE [--claim PVC] [--max-parallel K] [--out FILE]
  *   npm run grid -- status <grid>
@@ -42,7 +43,7 @@ const USAGE = fs.readFileSync(new URL(import.meta.url), 'utf8').split('*/')[0].s
 type Flags = Record<string, string | true>;
 const VALUE_FLAGS = ['profile', 'dataset', 'seeds', 'threads', 'precision', 'methods', 'scenarios', 'store', 'data-dir', 'out', 'row', 'rows', 'jobs',
   'partition', 'time', 'cpus', 'mem', 'max-parallel', 'image', 'claim', 'node', 'repo', 'retries'];
-const BOOLEAN_FLAGS = ['help', 'progress'];
+const BOOLEAN_FLAGS = ['help', 'progress', 'retire-other-specs'];
 
 function parse(argv: string[]): { positional: string[]; flags: Flags } {
   const positional: string[] = [];
@@ -121,7 +122,9 @@ async function run(positional: string[], f: Flags): Promise<void> {
       if (log) fs.appendFileSync(log, `${new Date().toISOString()} ${line}\n`);
     };
     try {
-      const outcome = await runRow(grid, rowFlag, { store: str(f, 'store'), dataDir: str(f, 'data-dir'), say, progress: f.progress === true });
+      const outcome = await runRow(grid, rowFlag, {
+        store: str(f, 'store'), dataDir: str(f, 'data-dir'), say, progress: f.progress === true, retireOtherSpec: f['retire-other-specs'] === true,
+      });
       if (outcome.status === 'done') say(`[row ${rowFlag}] done: AIA ${(100 * (outcome.result.aia ?? NaN)).toFixed(2)}%`);
       else if (outcome.status === 'done-earlier') say(`[row ${rowFlag}] done earlier: nothing to do`);
       else if (outcome.status === 'skipped') say(`[row ${rowFlag}] skipped: ${outcome.reason}`);
@@ -142,7 +145,7 @@ async function run(positional: string[], f: Flags): Promise<void> {
   const summary = await runPool(grid, {
     jobs, threads, store: str(f, 'store'), rows: list(f, 'rows')?.map(Number),
     workerArgs: (row) => ['--import', 'tsx', here, 'run', path.resolve(file), '--row', String(row.index), ...(str(f, 'store') ? ['--store', str(f, 'store')!] : []),
-      ...(str(f, 'data-dir') ? ['--data-dir', str(f, 'data-dir')!] : [])],
+      ...(str(f, 'data-dir') ? ['--data-dir', str(f, 'data-dir')!] : []), ...(f['retire-other-specs'] ? ['--retire-other-specs'] : [])],
   });
   if (summary.interrupted) process.exitCode = 130;
   else if (summary.failed.length) process.exitCode = 1;

@@ -67,6 +67,9 @@ describe('grid file', () => {
     expect(() => readGrid(edited('version.json', (g) => { g.resultsVersion = RESULTS_VERSION + 1; }))).toThrow(
       new RegExp(`planned with resultsVersion ${RESULTS_VERSION + 1}, this code is resultsVersion ${RESULTS_VERSION}`),
     );
+    expect(() => readGrid(edited('method-version.json', (g) => { g.rows[0].methodVersion = 2; }))).toThrow(
+      /row 0: field 'methodVersion' is 2, this code has lwf at results version 1/,
+    );
     expect(() => readGrid(edited('run.json', (g) => { g.rows[0].spec.run.id = 'nope_b0-10'; }))).toThrow(/row 0: field 'name'/);
     const cli = grid(['status', edited('cli.json', (g) => { g.rows[4].spec.engine.threads = 2; })]);
     return cli.then((r) => {
@@ -113,7 +116,7 @@ describe('local pool', () => {
 });
 
 describe('faults', () => {
-  it('refuses a stored result of another spec and never overwrites it', async () => {
+  it('refuses a stored result of another spec and never overwrites it; --retire-other-specs moves it aside', { timeout: 120_000 }, async () => {
     const row = planned.rows[3];
     const file = path.join(store, 'runs', `${row.name}.json`);
     const foreign = JSON.stringify({ id: row.name, status: 'done', accuracies: [0.5], row: { id: 'ffffffffffffffff' } });
@@ -122,7 +125,10 @@ describe('faults', () => {
     await expect(runRow(planned, 3, { say: () => {} })).rejects.toThrow(/holds a result of another spec \(row id ffffffffffffffff, this row's is [0-9a-f]{16}\); it is never overwritten/);
     expect(fs.readFileSync(file, 'utf8')).toBe(foreign);
     expect(gridStatus(planned)[3].status.state).toBe('other-spec');
-    fs.rmSync(file);
+    // Asked to, the row moves it aside (nothing deleted) and runs.
+    const ran = await runRow(planned, 3, { say: () => {}, retireOtherSpec: true });
+    expect(ran.status).toBe('done');
+    expect(fs.readFileSync(path.join(store, 'runs', 'retired', `${row.name}.ffffffffffffffff.json`), 'utf8')).toBe(foreign);
   });
 
   it('lets one of two workers run a row: the other skips it; a stale lock of a dead worker is taken over', { timeout: 120_000 }, async () => {

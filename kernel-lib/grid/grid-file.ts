@@ -22,6 +22,16 @@ import { firstDifference } from './differences';
  */
 export const RESULTS_VERSION = 1;
 
+/**
+ * Per-method results versions, on top of RESULTS_VERSION: a change to one method's numbers (a fix in eeil.ts) bumps
+ * that method's entry, so only its rows run again. Methods not listed are at version 1.
+ */
+export const METHOD_RESULTS_VERSIONS: Readonly<Record<string, number>> = {};
+
+export function methodResultsVersion(method: string): number {
+  return METHOD_RESULTS_VERSIONS[method] ?? 1;
+}
+
 /** The engine a row must run on: results depend on each field (engineIdentity in train/config.ts). */
 const engineSchema = z.strictObject({
   backend: z.string(),
@@ -53,8 +63,10 @@ export type RowSpec = z.infer<typeof rowSpecSchema>;
 
 const rowSchema = z.strictObject({
   index: z.number().int().nonnegative(),
-  /** Content hash of { resultsVersion, spec }. */
+  /** Content hash of { resultsVersion, methodVersion, spec }. */
   id: z.string().regex(/^[0-9a-f]{16}$/),
+  /** The results version of the row's method (METHOD_RESULTS_VERSIONS). */
+  methodVersion: z.number().int().positive(),
   /** `<run id>_s<seed>`: the name of the row's result file, checkpoint folder and log. */
   name: z.string(),
   spec: rowSpecSchema,
@@ -86,8 +98,8 @@ export class GridFileError extends Error {
   }
 }
 
-export function rowId(spec: RowSpec, resultsVersion = RESULTS_VERSION): string {
-  return sha256Hex(canonicalJson({ resultsVersion, spec })).slice(0, 16);
+export function rowId(spec: RowSpec, resultsVersion = RESULTS_VERSION, methodVersion = methodResultsVersion(spec.run.method)): string {
+  return sha256Hex(canonicalJson({ resultsVersion, methodVersion, spec })).slice(0, 16);
 }
 
 export function rowName(run: Pick<RunSpec, 'id'>, seed: number): string {
@@ -133,7 +145,7 @@ export function planGrid(o: PlanOptions): GridFile {
   for (const run of specs) {
     for (const seed of seeds) {
       const spec: RowSpec = { experiment: experiment.name, profile, dataset, run, seed, engine: o.engine };
-      rows.push({ index: rows.length, id: rowId(spec), name: rowName(run, seed), spec });
+      rows.push({ index: rows.length, id: rowId(spec), methodVersion: methodResultsVersion(run.method), name: rowName(run, seed), spec });
     }
   }
   return {
@@ -192,6 +204,13 @@ function checkRow(file: string, grid: GridFile, row: GridRow, i: number): void {
   if (row.name !== rowName(spec.run, spec.seed)) {
     throw new GridFileError(`${where}: field 'name' is '${row.name}', expected '${rowName(spec.run, spec.seed)}'`);
   }
+  const methodVersion = methodResultsVersion(spec.run.method);
+  if (row.methodVersion !== methodVersion) {
+    throw new GridFileError(
+      `${where}: field 'methodVersion' is ${row.methodVersion}, this code has ${spec.run.method} at results version ${methodVersion}: ` +
+        `its numbers changed; plan the grid again (only ${spec.run.method}'s rows get new ids)`,
+    );
+  }
   const current = currentSpec(spec, where);
   const changed = firstDifference(current, spec, 'spec');
   if (changed) {
@@ -200,7 +219,7 @@ function checkRow(file: string, grid: GridFile, row: GridRow, i: number): void {
         'or written by another version of kdcl; plan it again',
     );
   }
-  if (rowId(spec) !== row.id) {
+  if (rowId(spec, grid.resultsVersion, row.methodVersion) !== row.id) {
     throw new GridFileError(`${where}: field 'id' is ${row.id}, but its spec hashes to ${rowId(spec)}: the row was edited by hand; plan the grid again`);
   }
 }

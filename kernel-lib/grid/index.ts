@@ -2,7 +2,7 @@
  * Experiment grids: rows planned from an experiment (grid-file), run one at a time idempotently (row-runner), by a
  * local pool (pool), or by Slurm / Kubernetes (cluster); read back from the results store (store).
  */
-export { RESULTS_VERSION, GridFileError, defaultStore, planGrid, readGrid, resolveStore, rowId, rowName, writeGrid } from './grid-file';
+export { RESULTS_VERSION, METHOD_RESULTS_VERSIONS, methodResultsVersion, GridFileError, defaultStore, planGrid, readGrid, resolveStore, rowId, rowName, writeGrid } from './grid-file';
 export type { GridFile, GridRow, PlanOptions, RowEngine, RowSpec } from './grid-file';
 export { RowConflictError, checkRowEngine, runRow, storedRow, type RowOutcome, type RunRowOptions, type StoredRow } from './row-runner';
 export { gridStatus, mergeGrid, rowLogFile, rowOutputFile, rowStatus, type MergeOutcome, type RowState, type RowStatus } from './store';

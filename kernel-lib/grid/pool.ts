@@ -102,7 +102,9 @@ export async function runPool(grid: GridFile, options: PoolOptions): Promise<Poo
     for (const child of running.values()) child.kill('SIGTERM');
   };
   const onSigint = () => stop();
+  // Ctrl-C, and a scheduler's or `kill`'s SIGTERM: the children are stopped too, never left running orphaned.
   process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
   options.signal?.addEventListener('abort', stop);
 
   const runOneRow = async (row: GridRow) => {
@@ -131,7 +133,7 @@ export async function runPool(grid: GridFile, options: PoolOptions): Promise<Poo
       finishedSeconds.push(seconds);
       const r = state.result;
       say(`row ${row.index} ${row.name}: done, AIA ${pct(r.aia)}, last ${pct(r.last)} (${formatDuration(seconds)})`);
-    } else if (exitCode === 0) {
+    } else if (exitCode === 0 && state.state !== 'other-spec' && state.state !== 'corrupt') {
       summary.skipped.push(row.index);
       say(`row ${row.index} ${row.name}: ${state.state === 'running' ? `running in another worker (host ${state.host}, pid ${state.pid})` : 'skipped'}`);
     } else {
@@ -151,6 +153,7 @@ export async function runPool(grid: GridFile, options: PoolOptions): Promise<Poo
     await Promise.all(workers);
   } finally {
     process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
     options.signal?.removeEventListener('abort', stop);
     redraw();
     bars?.stop();

@@ -5,6 +5,7 @@
  * provenance added.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { backendInfo, initBackend } from '../backend/index';
 import type { ImageDataset } from '../data/types';
 import { loadExperimentDataset, type DatasetLoader } from '../experiments/dataset';
@@ -60,6 +61,20 @@ export interface RunRowOptions {
   progress?: boolean;
   loader?: DatasetLoader;
   preloaded?: ImageDataset;
+  /**
+   * Move a stored result of another spec (e.g. of a method whose results version was bumped) to runs/retired/ and
+   * run the row, instead of refusing. Nothing is deleted.
+   */
+  retireOtherSpec?: boolean;
+}
+
+/** Moves a row's stored result of another spec to runs/retired/<name>.<its row id>.json; returns the new path. */
+export function retireStoredResult(storeDir: string, row: GridRow, otherId: string | undefined): string {
+  const file = runFiles(storeDir, row.name).result;
+  const to = path.join(path.dirname(file), 'retired', `${row.name}.${otherId ?? 'no-row-id'}.json`);
+  fs.mkdirSync(path.dirname(to), { recursive: true });
+  fs.renameSync(file, to);
+  return to;
 }
 
 /** The check that the engine this process computes on is the one the row was planned for. */
@@ -86,10 +101,12 @@ export async function runRow(grid: GridFile, index: number, options: RunRowOptio
   const say = options.say ?? ((line: string) => console.log(line));
   const stored = storedRow(storeDir, row);
   if (stored.kind === 'result' && stored.result.status === 'done') return { status: 'done-earlier' };
-  if (stored.kind === 'other-spec') {
+  if (stored.kind === 'other-spec' && options.retireOtherSpec) {
+    say(`[row ${index}] ${row.name}: the stored result of another spec (row id ${stored.result.row?.id ?? 'none'}) moved to ${retireStoredResult(storeDir, row, stored.result.row?.id)}`);
+  } else if (stored.kind === 'other-spec') {
     throw new RowConflictError(
       `row ${index} (${row.name}): ${runFiles(storeDir, row.name).result} holds a result of another spec ` +
-        `(row id ${stored.result.row?.id ?? 'none'}, this row's is ${row.id}); it is never overwritten: move it away to run this row`,
+        `(row id ${stored.result.row?.id ?? 'none'}, this row's is ${row.id}); it is never overwritten: move it away, or pass --retire-other-specs to move it to runs/retired/ and run this row`,
     );
   }
   if (stored.kind === 'corrupt') {
