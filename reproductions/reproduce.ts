@@ -2,7 +2,8 @@
  * Headless reproduction of one of the survey's experiments:
  *
  *   npm run reproduce                       the main comparison, smoke profile, embedded dataset (the README's job)
- *   npm run reproduce -- <experiment> [--profile ci|smoke|quick|paper] [--dataset embedded|tiny-imagenet|cifar100|imagenet100]
+ *   npm run reproduce -- <experiment> [--profile ci|smoke|quick|standard|paper] [--dataset embedded|tiny-imagenet|cifar100|imagenet100]
+ *                        (--profile standard runs through the grid: a local pool over the committed results store, resumable)
  *                        [--data-dir DIR] [--out DIR] [--methods a,b] [--fresh] [--in-process | --in-kernel]
  *
  * It executes the experiment's notebook (notebooks/0N-*.ipynb) with nbclient on the tslab kernel, parameters
@@ -35,6 +36,10 @@ import {
 } from '../kernel-lib/experiments/index';
 import { ROOT, executeNotebook, notebookRunner } from './notebook-exec';
 import { closestKey } from '../kernel-lib/schema';
+import os from 'node:os';
+import { initBackend } from '../kernel-lib/backend/index';
+import { defaultStore, gitCommit, mergeGrid, planGrid, readGrid, resolveStore, runPool, writeGrid, type GridFile } from '../kernel-lib/grid/index';
+import { engineIdentity } from '../kernel-lib/train/config';
 
 interface Args {
   experiment: string;
@@ -51,7 +56,7 @@ interface Args {
 /** The long options (for the 'did you mean' hint). */
 const OPTIONS = ['profile', 'dataset', 'data-dir', 'out', 'methods', 'fresh', 'in-process', 'in-kernel', 'help'];
 
-const USAGE = `usage: npm run reproduce -- [experiment] [--profile ci|smoke|quick|paper] [--dataset embedded|tiny-imagenet|cifar100|imagenet100]
+const USAGE = `usage: npm run reproduce -- [experiment] [--profile ci|smoke|quick|standard|paper] [--dataset embedded|tiny-imagenet|cifar100|imagenet100]
                             [--data-dir DIR] [--out DIR] [--methods a,b] [--fresh] [--in-process]
 experiments: ${EXPERIMENT_NAMES.join(', ')} (default main-comparison)`;
 
@@ -140,6 +145,42 @@ async function runNotebook(args: Args, python: string, outDir: string, dataset: 
   return { notebook: executed };
 }
 
+/**
+ * The standard profile runs through the grid: its rows in the committed results store
+ * (reproductions/results/standard/<dataset>/<experiment>/), a local pool filling the cores, then merge. Rows already
+ * done are kept (resumable); --fresh is refused (the store holds committed results: move them away instead).
+ */
+async function reproduceThroughGrid(args: Args, experiment: string, dataset: string): Promise<void> {
+  if (args.fresh) throw new Error('--fresh with --profile standard: the results store holds committed results; move reproductions/results/standard/... away instead');
+  if (args.out || args.inKernel || args.methods) throw new Error('--profile standard runs through the grid: --out, --in-kernel and --methods do not apply (see npm run grid)');
+  const store = resolveStore(defaultStore(experiment, 'standard', dataset));
+  const file = path.join(store, 'grid.json');
+  let grid: GridFile;
+  try {
+    grid = readGrid(file);
+  } catch (err) {
+    if (fs.existsSync(file)) console.log(`[kdcl] planning ${file} again: ${(err as Error).message.split('\n')[0]}`);
+    process.env.KDCL_THREADS = '1';
+    await initBackend({ log: false });
+    const e = engineIdentity();
+    grid = planGrid({
+      experiment, profile: 'standard', dataset, dataDir: args.dataDir ?? null, commit: gitCommit(), host: os.hostname(),
+      engine: { backend: e.backend, threads: e.threads ?? 1, isa: e.isa, loops: e.loops, precision: 'fp32' },
+    });
+    writeGrid(file, grid);
+  }
+  const threads = grid.rows[0].spec.engine.threads;
+  const summary = await runPool(grid, {
+    jobs: Math.max(1, Math.floor(os.availableParallelism() / threads)),
+    workerArgs: (row) => ['--import', 'tsx', path.join(ROOT, 'reproductions', 'grid.ts'), 'run', file, '--row', String(row.index), '--retire-other-specs'],
+  });
+  const merged = await mergeGrid(grid, { executedBy: `\`npm run reproduce -- ${experiment} --profile standard\` (grid ${path.relative(ROOT, file)}, local pool)` });
+  console.log(`\n${markdownTable(merged.outcome.table)}\n\n${merged.outcome.verdict}`);
+  console.log(`report: ${path.relative(process.cwd(), merged.report)}${merged.leftOut.length ? `; ${merged.leftOut.length} row(s) not finished yet (run the command again)` : ''}`);
+  if (summary.interrupted) process.exitCode = 130;
+  else if (summary.failed.length) process.exitCode = 1;
+}
+
 async function main(): Promise<void> {
   const started = Date.now();
   const args = parseArgs(process.argv.slice(2));
@@ -148,6 +189,7 @@ async function main(): Promise<void> {
   const profile = getProfile(args.profile);
   const dataset = checkDatasetName(args.dataset ?? profile.dataset);
   selectRuns(experiment, { methods: args.methods });
+  if (profile.name === 'standard') return reproduceThroughGrid(args, experiment.name, dataset);
   if (args.dataDir && !fs.existsSync(args.dataDir)) throw new MissingDataError(dataset, `data folder ${args.dataDir} (--data-dir) does not exist`);
   const outDir = args.out ?? defaultOutDir(experiment.name, profile.name, dataset);
   fs.mkdirSync(outDir, { recursive: true });
