@@ -6,7 +6,7 @@
  *   npm run reference:pass -- --train-per-class 400 --init-epochs 30 --epochs 10 --seeds 1993
  *
  * Options: --classes 20 --train-per-class 80 --test-per-class 50 --initial 5 --increment 5 --init-epochs 8
- * --epochs 4 --width 0.5 --blocks 1 --seeds 1993,1,2 --out DIR (default .cache/reference-pass).
+ * --epochs 4 --width 0.5 --blocks 1 --seeds 1993,1,2 --methods pass,finetune --out DIR (default .cache/reference-pass).
  * Needs Debian's python3-torch (/usr/bin/python3). The two sides draw different random numbers (init, batches,
  * noise), so they agree in distribution, not digit for digit: compare the matrices' pattern and the seed spread.
  */
@@ -25,13 +25,13 @@ const SCRIPT = path.join(ROOT, 'reproductions/reference/pass_torch.py');
 
 interface Options {
   classes: number; trainPerClass: number; testPerClass: number; initial: number; increment: number;
-  initEpochs: number; epochs: number; width: number; blocks: number; seeds: number[]; out: string;
+  initEpochs: number; epochs: number; width: number; blocks: number; seeds: number[]; methods: string[]; out: string;
 }
 
 function parseArgs(argv: string[]): Options {
   const o: Options = {
     classes: 20, trainPerClass: 80, testPerClass: 50, initial: 5, increment: 5, initEpochs: 8, epochs: 4,
-    width: 0.5, blocks: 1, seeds: [1993, 1, 2], out: path.join(ROOT, '.cache/reference-pass'),
+    width: 0.5, blocks: 1, seeds: [1993, 1, 2], methods: ['pass', 'finetune'], out: path.join(ROOT, '.cache/reference-pass'),
   };
   const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
   for (let i = 0; i < argv.length; i += 2) {
@@ -40,6 +40,12 @@ function parseArgs(argv: string[]): Options {
     if (!(key in o) || value === undefined) throw new Error(`pass-check: unknown option or missing value '${argv[i]}'; options: ${Object.keys(o).join(', ')}`);
     if (key === 'out') o.out = path.resolve(value);
     else if (key === 'seeds') o.seeds = value.split(',').map(Number);
+    else if (key === 'methods') {
+      o.methods = value.split(',');
+      const bad = o.methods.filter((m) => m !== 'pass' && m !== 'finetune');
+      if (bad.length) throw new Error(`pass-check: --methods takes pass and/or finetune, got '${bad.join(',')}'`);
+      continue;
+    }
     else (o[key] as number) = Number(value);
     if (key !== 'out' && [o[key]].flat().some((v) => !Number.isFinite(v))) throw new Error(`pass-check: --${argv[i].replace(/^--/, '')} must be a number, got '${value}'`);
   }
@@ -72,7 +78,7 @@ const specs = EXPERIMENTS['main-comparison'].runs.filter((r) => r.scenario === '
 const results: { method: string; impl: string; seed: number; r: Result }[] = [];
 let exported = false;
 for (const seed of o.seeds) {
-  for (const method of ['pass', 'finetune']) {
+  for (const method of o.methods) {
     const spec = specs.find((r) => r.method === method)!;
     const run = await createRun({ ...runOptionsFor(spec, seed, profile, 'embedded', sliced), scenario, quiet: true });
     try {
