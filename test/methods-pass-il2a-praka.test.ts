@@ -331,7 +331,8 @@ describe('PASS', () => {
   let expectedRadius = NaN;
 
   beforeAll(async () => {
-    trained = await trainedRun(createPass(), (run, t) => {
+    // Plain images, so the statistics can be recomputed here exactly (the augmented default is tested below).
+    trained = await trainedRun(createPass({ prototypeImages: 'plain' }), (run, t) => {
       const task = run.state.tasks[t];
       for (let c = task.start; c < task.end; c++) {
         const rows = directFeatures(run, indicesOfClasses(run, c, c + 1));
@@ -470,7 +471,7 @@ describe('IL2A', () => {
   const expectedCovariances: number[][][] = [];
 
   beforeAll(async () => {
-    trained = await trainedRun(createIl2a(), (run, t) => {
+    trained = await trainedRun(createIl2a({ prototypeImages: 'plain' }), (run, t) => {
       const task = run.state.tasks[t];
       for (let c = task.start; c < task.end; c++) {
         const rows = directFeatures(run, indicesOfClasses(run, c, c + 1));
@@ -567,11 +568,11 @@ describe('IL2A', () => {
     const uninterrupted = comparable(trained.run.state.metrics.tasks);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kdcl-il2a-'));
     try {
-      const first = await createRun(runOptions(createIl2a(), { checkpointDir: dir }));
+      const first = await createRun(runOptions(createIl2a({ prototypeImages: 'plain' }), { checkpointDir: dir }));
       await first.trainTask();
       await first.trainTask();
       first.dispose();
-      const resumed = await createRun(runOptions(createIl2a(), { resumeFrom: dir }));
+      const resumed = await createRun(runOptions(createIl2a({ prototypeImages: 'plain' }), { resumeFrom: dir }));
       expect(resumed.state.completedTasks).toBe(2);
       expect((resumed.state.methodState.il2a as Il2aState).covariances.shape[0]).toBe(4);
       await resumed.trainTask();
@@ -678,5 +679,50 @@ describe('PRAKA', () => {
   it('frees every tensor on dispose', () => {
     trained.run.dispose();
     expect(tf.memory().numTensors).toBe(trained.before);
+  });
+});
+
+describe('prototype statistics images', () => {
+  it("default to the augmented training images, as the official protoSave does; 'plain' is the switch", async () => {
+    const { createMethod: create } = await import('../kernel-lib/methods/registry');
+    const { currentTaskFeatures } = await import('../kernel-lib/methods/shared/prototypes');
+    for (const m of ['pass', 'il2a', 'praka']) expect((create(m).config as { prototypeImages: string }).prototypeImages).toBe('augmented');
+    const asked: (boolean | undefined)[] = [];
+    const ctx = {
+      task: { index: 0, start: 0, end: 2 },
+      services: {
+        taskIndices: () => Int32Array.from([0, 1]),
+        labels: (i: Int32Array) => i,
+        features: (_i: Int32Array, _net: unknown, augment?: boolean) => {
+          asked.push(augment);
+          return tf.zeros([2, 4]) as tf.Tensor2D;
+        },
+      },
+    } as unknown as TaskContext;
+    currentTaskFeatures(ctx, 'augmented').features.dispose();
+    currentTaskFeatures(ctx, 'plain').features.dispose();
+    expect(asked).toEqual([true, false]);
+  });
+
+  it('augmented features are the training augmentation of the same images, seeded: they differ from the plain ones and repeat', async () => {
+    const { prepareData } = await import('../kernel-lib/train/data');
+    const { createNetwork } = await import('../kernel-lib/models/network');
+    const data = prepareData(DATASET, { initial: 2, increment: 2 }, undefined);
+    const net = createNetwork({ backbone: { kind: 'resnet32', width: 0.25, blocksPerStage: 1 }, seed: 1993 });
+    try {
+      const indices = data.trainIndicesOfClasses(0, 2).slice(0, 8);
+      const read = (seed?: number) => {
+        const f = data.features(net, indices, 4, seed);
+        const out = f.arraySync() as number[][];
+        f.dispose();
+        return out;
+      };
+      const plain = read();
+      const a = read(7);
+      expect(read(7)).toEqual(a);
+      expect(a).not.toEqual(plain);
+    } finally {
+      net.dispose();
+    }
   });
 });

@@ -37,11 +37,11 @@ import { crossEntropy, featureL2, isdaLogits } from '../losses/index';
 import { appendClassMeans, classCovariances, storedPrototypes, type PrototypeStore } from '../memory/index';
 import { LinearHead, createAuxHead, variableSeed, mixedClassIndex } from '../models/index';
 import { resolveMethodConfig, weight } from '../train/method-config';
-import { nonNegativeInt, positiveNumber } from '../schema';
+import { nonNegativeInt, positiveNumber, z } from '../schema';
 import type { TrainingRecipe } from '../train/settings';
 import { shuffleInPlace } from '../train/rng';
 import { expandLinearHead } from './shared/heads';
-import { currentTaskFeatures, sampleOldPrototypes, zeroTerm } from './shared/prototypes';
+import { currentTaskFeatures, type PrototypeImages, sampleOldPrototypes, zeroTerm } from './shared/prototypes';
 import { sampleBeta, type Uniform } from './shared/sampling';
 import { kdTerm, type Batch, type Method, type StepContext, type TaskContext } from './types';
 
@@ -65,9 +65,13 @@ export interface Il2aConfig {
   /** lambda outside [lambdaMin, lambdaMax] is reset to 0.5. 0.4 / 0.6: cifar/IL2A.py `if lam < 0.4 or lam > 0.6`. */
   lambdaMin: number;
   lambdaMax: number;
+  /**
+   * Images the prototype statistics come from: 'augmented' (default: IL2A.py `protoSave` iterates the augmented `train_loader` with `model.eval()`) or 'plain'.
+   */
+  prototypeImages: PrototypeImages;
 }
 
-export const IL2A_DEFAULTS: Il2aConfig = {
+export const IL2A_DEFAULTS: Il2aConfig = { prototypeImages: 'augmented',
   kd: true,
   kdWeight: 10,
   semanticWeight: 10,
@@ -176,7 +180,7 @@ function il2aBatch(step: StepContext): ClassAugBatch {
 }
 
 export function createIl2a(overrides: Partial<Il2aConfig> = {}): Method<Il2aConfig> {
-  const config = resolveMethodConfig('il2a', IL2A_DEFAULTS, overrides, {
+  const config = resolveMethodConfig('il2a', IL2A_DEFAULTS, overrides, { prototypeImages: z.enum(['augmented', 'plain']),
     kdWeight: weight(),
     semanticWeight: weight(),
     isdaRatio: weight(),
@@ -241,7 +245,7 @@ export function createIl2a(overrides: Partial<Il2aConfig> = {}): Method<Il2aConf
     afterTask(ctx: TaskContext) {
       // The virtual classes live for one task (IL2A `saveOption` keeps only the real classes).
       ctx.net.setAux(IL2A_MIXUP_HEAD, null);
-      const taskData = currentTaskFeatures(ctx);
+      const taskData = currentTaskFeatures(ctx, config.prototypeImages);
       try {
         const previous = ctx.state.il2a as Il2aState | undefined;
         const store = appendClassMeans(previous, ctx, taskData, 'il2a');

@@ -43,10 +43,10 @@ import { crossEntropy, featureL2 } from '../losses/index';
 import { prototypeRadius, type PrototypeStore, appendClassMeans, storedPrototypes } from '../memory/index';
 import { LinearHead, variableSeed } from '../models/index';
 import { resolveMethodConfig, weight } from '../train/method-config';
-import { positiveNumber } from '../schema';
+import { positiveNumber, z } from '../schema';
 import type { TrainingRecipe } from '../train/settings';
 import { expandLinearHead } from './shared/heads';
-import { currentTaskFeatures, sampleOldPrototypes, zeroTerm } from './shared/prototypes';
+import { currentTaskFeatures, type PrototypeImages, sampleOldPrototypes, zeroTerm } from './shared/prototypes';
 import { ROTATIONS, rotateBatch, rotatedBatch } from './shared/rotation';
 import { fillStandardNormal } from './shared/sampling';
 import { kdTerm, type Batch, type Method, type NetworkLike, type StepContext, type TaskContext } from './types';
@@ -62,9 +62,13 @@ export interface PassConfig {
   protoAugWeight: number;
   /** Logits are divided by this before every CE. 0.1: main.py `--temp` default 0.1. */
   temperature: number;
+  /**
+   * Images the prototype statistics come from: 'augmented' (default: CVPR21_PASS PASS.py `protoSave` iterates `self.train_loader` (RandomCrop + RandomHorizontalFlip) with `model.eval()`) or 'plain'.
+   */
+  prototypeImages: PrototypeImages;
 }
 
-export const PASS_DEFAULTS: PassConfig = { kd: true, kdWeight: 10, protoAugWeight: 10, temperature: 0.1 };
+export const PASS_DEFAULTS: PassConfig = { prototypeImages: 'augmented', kd: true, kdWeight: 10, protoAugWeight: 10, temperature: 0.1 };
 
 /** The method's own training recipe (Method.recipe); `source` says where each number comes from. */
 export const PASS_RECIPE: TrainingRecipe = {
@@ -109,7 +113,7 @@ export function passJointOf(net: NetworkLike, features: tf.Tensor2D, rotationZer
 }
 
 export function createPass(overrides: Partial<PassConfig> = {}): Method<PassConfig> {
-  const config = resolveMethodConfig('pass', PASS_DEFAULTS, overrides, { kdWeight: weight(), protoAugWeight: weight(), temperature: positiveNumber() });
+  const config = resolveMethodConfig('pass', PASS_DEFAULTS, overrides, { prototypeImages: z.enum(['augmented', 'plain']), kdWeight: weight(), protoAugWeight: weight(), temperature: positiveNumber() });
   const temperature = config.temperature;
 
   return {
@@ -164,7 +168,7 @@ export function createPass(overrides: Partial<PassConfig> = {}): Method<PassConf
     },
 
     afterTask(ctx: TaskContext) {
-      const taskData = currentTaskFeatures(ctx);
+      const taskData = currentTaskFeatures(ctx, config.prototypeImages);
       try {
         const previous = ctx.state.pass as PassState | undefined;
         const store = appendClassMeans(previous, ctx, taskData, 'pass');

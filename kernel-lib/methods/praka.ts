@@ -43,11 +43,11 @@ import { tf } from '../tf';
 import { aggregateRotationLogits, asymmetricKD, crossEntropy, featureL2, rotationZeroColumns, rotationZeroRows, stopGradient } from '../losses/index';
 import { LinearHead, createAuxHead, variableSeed } from '../models/index';
 import { resolveMethodConfig, weight } from '../train/method-config';
-import { positiveNumber } from '../schema';
+import { positiveNumber, z } from '../schema';
 import type { TrainingRecipe } from '../train/settings';
 import { appendClassMeans, storedPrototypes, type PrototypeStore } from '../memory/index';
 import { expandLinearHead } from './shared/heads';
-import { currentTaskFeatures, zeroTerm } from './shared/prototypes';
+import { currentTaskFeatures, type PrototypeImages, zeroTerm } from './shared/prototypes';
 import { ROTATIONS, rotateBatch, rotatedBatch } from './shared/rotation';
 import { randomInt, sampleBeta, type Uniform } from './shared/sampling';
 import { kdTerm, type Batch, type Method, type StepContext, type TaskContext } from './types';
@@ -71,9 +71,13 @@ export interface PrakaConfig {
   extrapolationProbability: number;
   /** Whether `kd: false` also removes the asymmetric KD terms (see the doc above). Default true. */
   asymmetricKdIsKd: boolean;
+  /**
+   * Images the prototype statistics come from: 'augmented' (default: PRAKA's `protoSave` iterates the augmented `train_loader` with `model.eval()`) or 'plain'.
+   */
+  prototypeImages: PrototypeImages;
 }
 
-export const PRAKA_DEFAULTS: PrakaConfig = {
+export const PRAKA_DEFAULTS: PrakaConfig = { prototypeImages: 'augmented',
   kd: true,
   kdWeight: 15,
   protoAugWeight: 15,
@@ -161,7 +165,7 @@ export function reminiscentPrototypes(store: PrototypeStore, features: tf.Tensor
 }
 
 export function createPraka(overrides: Partial<PrakaConfig> = {}): Method<PrakaConfig> {
-  const config = resolveMethodConfig('praka', PRAKA_DEFAULTS, overrides, {
+  const config = resolveMethodConfig('praka', PRAKA_DEFAULTS, overrides, { prototypeImages: z.enum(['augmented', 'plain']),
     kdWeight: weight(),
     protoAugWeight: weight(),
     temperature: positiveNumber(),
@@ -231,7 +235,7 @@ export function createPraka(overrides: Partial<PrakaConfig> = {}): Method<PrakaC
     },
 
     afterTask(ctx: TaskContext) {
-      const taskData = currentTaskFeatures(ctx);
+      const taskData = currentTaskFeatures(ctx, config.prototypeImages);
       try {
         ctx.state.praka = appendClassMeans(ctx.state.praka as PrakaState | undefined, ctx, taskData, 'praka') satisfies PrakaState;
       } finally {

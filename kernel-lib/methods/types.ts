@@ -123,8 +123,11 @@ export interface TrainLoopOptions {
 export interface TrainerServices {
   /** Runs the trainer's standard loop with other data, variables or loss: for extra stages. */
   trainLoop(options: TrainLoopOptions): Promise<void>;
-  /** Eval-mode features (no augmentation) of training images, [n, featureDim]. Caller disposes. */
-  features(indices: Int32Array, net?: NetworkLike): tf.Tensor2D;
+  /**
+   * Eval-mode features of training images, [n, featureDim], without augmentation, or with the training augmentation
+   * (seeded by the run and task) when `augment` is true. Caller disposes.
+   */
+  features(indices: Int32Array, net?: NetworkLike, augment?: boolean): tf.Tensor2D;
   /** Incremental labels of training images. */
   labels(indices: Int32Array): Int32Array;
   /** Training indices of the current task's classes. */

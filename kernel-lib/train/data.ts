@@ -41,8 +41,12 @@ export interface PreparedData {
   evalBatches(split: 'train' | 'test', indices: Int32Array, batchSize: number): Iterable<CpuBatch>;
   imagesTensor(batch: CpuBatch): tf.Tensor4D;
   batchTensors(batch: CpuBatch, replayMask: Uint8Array): Batch;
-  /** Eval-mode features of training images, [n, featureDim]. Caller disposes. */
-  features(net: NetworkLike, indices: Int32Array, batchSize: number): tf.Tensor2D;
+  /**
+   * Eval-mode features of training images, [n, featureDim], in the order of `indices`. With `augmentSeed`, each image
+   * goes through the training augmentation first (keyed by that seed), as the official PASS / IL2A / PRAKA
+   * `protoSave` reads the augmented training loader in eval mode. Caller disposes.
+   */
+  features(net: NetworkLike, indices: Int32Array, batchSize: number, augmentSeed?: number): tf.Tensor2D;
 }
 
 function checkSplit(split: ImageSplit | undefined, name: string, classes: number): void {
@@ -122,10 +126,13 @@ export function prepareData(raw: ImageDataset, scenarioSpec: ScenarioSpec, order
       ...toTensor(batch),
       replay: tf.tensor1d(Float32Array.from(batch.indices, (i) => replayMask[i]), 'float32'),
     }),
-    features: (net, indices, batchSize) => {
+    features: (net, indices, batchSize, augmentSeed) => {
       const out = new Float32Array(indices.length * net.featureDim);
       let offset = 0;
-      for (const batch of evalBatches('train', indices, batchSize)) {
+      const batches = augmentSeed === undefined
+        ? evalBatches('train', indices, batchSize)
+        : makeBatches(dataset.train, indices, { batchSize, seed: augmentSeed, epoch: 0, augment: true, mean, std, shuffle: false, dropLast: false });
+      for (const batch of batches) {
         const f = tf.tidy(() => net.forward(imagesTensor(batch), { training: false }).features);
         out.set(f.dataSync(), offset * net.featureDim);
         f.dispose();

@@ -255,7 +255,9 @@ class CilRun implements Run {
       trainLoop: trainLoop ?? (async () => {
         throw new Error('trainLoop is only available while a task trains');
       }),
-      features: (indices, net) => this.data.features(net ?? this.net, indices, this.training.evalBatchSize),
+      features: (indices, net, augment) => this.data.features(
+        net ?? this.net, indices, this.training.evalBatchSize, augment ? streamSeed(this.options.seed, 'feature-augment', t) : undefined,
+      ),
       labels: (indices) => this.data.labels(indices),
       taskIndices: (spec) => this.data.trainIndicesOfClasses(spec.start, spec.end),
       memory: () => this.memory.toMap(),

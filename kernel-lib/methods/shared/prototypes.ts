@@ -4,11 +4,19 @@ import type { PrototypeStore } from '../../memory/index';
 import type { TaskContext } from '../types';
 import { randomInt, type Uniform } from './sampling';
 
-/** Eval-mode features of the current task's training images and their labels; the caller disposes `features`. */
-export function currentTaskFeatures(ctx: TaskContext): { features: tf.Tensor2D; labels: Int32Array; classes: number[] } {
+/** Which images the prototype statistics (class means, PASS's radius, IL2A's covariances) are computed from. */
+export type PrototypeImages = 'augmented' | 'plain';
+
+/**
+ * Eval-mode features of the current task's training images and their labels; the caller disposes `features`.
+ * 'augmented' (the default of PASS / IL2A / PRAKA here): the official `protoSave` iterates the training loader, whose
+ * transform crops and flips, with the model in eval mode, so the statistics (PASS's radius above all) include the
+ * augmentation's spread. 'plain': the images as they are.
+ */
+export function currentTaskFeatures(ctx: TaskContext, images: PrototypeImages): { features: tf.Tensor2D; labels: Int32Array; classes: number[] } {
   const indices = ctx.services.taskIndices(ctx.task);
   const classes = Array.from({ length: ctx.task.end - ctx.task.start }, (_, i) => ctx.task.start + i);
-  return { features: ctx.services.features(indices), labels: ctx.services.labels(indices), classes };
+  return { features: ctx.services.features(indices, undefined, images === 'augmented'), labels: ctx.services.labels(indices), classes };
 }
 
 /**
