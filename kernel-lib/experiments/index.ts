@@ -53,6 +53,7 @@ export {
   type RunnerEvent,
 } from './runner';
 export { curvesTable, experimentCharts, experimentTable, runLabel, runsTable, verdict, type NamedChart } from './analysis';
+export { pairedVerdict, type PairedComparison, type Verdict } from './paired-verdict';
 export { REFERENCES, SOURCES_CHECKED, referencesFor, validateReferences, type ReferenceNumber } from './references';
 export { markdownTable, writeReport, type ReportOptions } from './report';
 export { experimentParameters, showCharts, showOutcome, showTable, showVerdict, type ExperimentParameters } from './notebook';
