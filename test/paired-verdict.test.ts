@@ -28,3 +28,22 @@ describe('the paired-by-seed verdict rule', () => {
     expect(() => pairedVerdict(m([[1, 5]]), m([[2, 4]]), 'BiC > LUCIR (b0-10 AIA)')).toThrow(/BiC > LUCIR \(b0-10 AIA\): no seed has a result on both sides \(A: 1, B: 2\)/);
   });
 });
+
+describe("the survey's claims, judged from runs", () => {
+  it('judges "In B0, BiC is best" pairwise against every other method, and says what is not run yet', async () => {
+    const { judgeClaims, claimsSection } = await import('../kernel-lib/experiments/claims');
+    const run = (method: string, seed: number, aia: number, scenario = 'b0-10', kd = true) =>
+      ({ method, seed, aia, scenario, kd, status: 'done', labels: { method } }) as never;
+    const others = ['lwf', 'lwm', 'il2a', 'pass', 'praka', 'icarl', 'eeil', 'lucir', 'ssil'];
+    const runs = [1, 2].flatMap((seed) => [run('bic', seed, 0.3 + seed / 100), ...others.map((m) => run(m, seed, 0.2))]);
+    const [bicBest, prakaBest] = judgeClaims('main-comparison', runs);
+    expect(bicBest.verdict).toBe('holds');
+    expect(bicBest.comparisons).toHaveLength(9);
+    expect(bicBest.comparisons[0].meanDifference).toBeCloseTo(11.5, 10);
+    expect(prakaBest.verdict).toBe('not run');
+    // One method beating BiC in every seed fails the claim.
+    const failing = judgeClaims('main-comparison', [...runs.filter((r: { method: string }) => r.method !== 'eeil'), run('eeil', 1, 0.5), run('eeil', 2, 0.5)]);
+    expect(failing[0].verdict).toBe('fails');
+    expect(claimsSection('main-comparison', runs).join('\n')).toMatch(/\| In B0, BiC is best\. \| \*\*holds\*\* \| BiC b0-10 > LwF b0-10: \+11\.50 ± 0\.71 \(n=2, holds\)/);
+  });
+});

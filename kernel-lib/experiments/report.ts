@@ -9,6 +9,7 @@ import { writeFileAtomic } from '../train/checkpoint';
 import { renderSvg } from '../viz/charts';
 import { experimentCharts, runLabel } from './analysis';
 import { METHOD_LABELS } from './experiments';
+import { claimsSection } from './claims';
 import { REFERENCES, SOURCES_CHECKED, referencesFor, type ReferenceNumber } from './references';
 import type { ExperimentOutcome, RunResult } from './runner';
 
@@ -127,6 +128,8 @@ export async function writeReport(outcome: ExperimentOutcome, options: ReportOpt
     `> (source: ${experiment.claim.source})`,
     '',
     `**Verdict:** ${outcome.verdict}`,
+    '',
+    ...claimsSection(experiment.name, results.runs),
     '',
     '## Our results',
     '',
