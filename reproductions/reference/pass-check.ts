@@ -6,7 +6,7 @@
  *   npm run reference:pass -- --train-per-class 400 --init-epochs 30 --epochs 10 --seeds 1993
  *
  * Options: --classes 20 --train-per-class 80 --test-per-class 50 --initial 5 --increment 5 --init-epochs 8
- * --epochs 4 --width 0.5 --blocks 1 --seeds 1993,1,2 --methods pass,finetune --out DIR (default .cache/reference-pass).
+ * --epochs 4 --batch 32 --width 0.5 --blocks 1 --seeds 1993,1,2 --methods pass,finetune --out DIR (default .cache/reference-pass).
  * Needs Debian's python3-torch (/usr/bin/python3). The two sides draw different random numbers (init, batches,
  * noise), so they agree in distribution, not digit for digit: compare the matrices' pattern and the seed spread.
  */
@@ -25,12 +25,12 @@ const SCRIPT = path.join(ROOT, 'reproductions/reference/pass_torch.py');
 
 interface Options {
   classes: number; trainPerClass: number; testPerClass: number; initial: number; increment: number;
-  initEpochs: number; epochs: number; width: number; blocks: number; seeds: number[]; methods: string[]; out: string;
+  initEpochs: number; epochs: number; batch: number; width: number; blocks: number; seeds: number[]; methods: string[]; out: string;
 }
 
 function parseArgs(argv: string[]): Options {
   const o: Options = {
-    classes: 20, trainPerClass: 80, testPerClass: 50, initial: 5, increment: 5, initEpochs: 8, epochs: 4,
+    classes: 20, trainPerClass: 80, testPerClass: 50, initial: 5, increment: 5, initEpochs: 8, epochs: 4, batch: 32,
     width: 0.5, blocks: 1, seeds: [1993, 1, 2], methods: ['pass', 'finetune'], out: path.join(ROOT, '.cache/reference-pass'),
   };
   const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -69,7 +69,7 @@ const o = parseArgs(process.argv.slice(2));
 const profile: Profile = {
   ...PROFILES.smoke, classes: o.classes, trainPerClass: o.trainPerClass, testPerClass: o.testPerClass,
   backbone: { kind: 'resnet32', width: o.width, blocksPerStage: o.blocks }, initEpochs: o.initEpochs, epochs: o.epochs,
-  batchSize: 32, memoryScale: 1,
+  batchSize: o.batch, memoryScale: 1,
 };
 const scenario = { initial: o.initial, increment: o.increment };
 await initBackend({ log: false });
@@ -93,13 +93,13 @@ for (const seed of o.seeds) {
     }
     const py = await execa(PYTHON, [SCRIPT, '--data', o.out, '--seed', String(seed), '--method', method,
       '--initial', String(o.initial), '--increment', String(o.increment), '--init-epochs', String(o.initEpochs),
-      '--epochs', String(o.epochs), '--width', String(o.width), '--blocks', String(o.blocks)]);
+      '--epochs', String(o.epochs), '--batch', String(o.batch), '--width', String(o.width), '--blocks', String(o.blocks)]);
     results.push({ method, impl: 'pytorch', seed, r: JSON.parse(py.stdout.trim().split('\n').at(-1)!) as Result });
   }
 }
 const fmt = (x: number) => x.toFixed(0);
 console.log(`\n${o.classes} classes, ${o.trainPerClass} train / ${o.testPerClass} test per class, tasks ${o.initial} + ${o.increment}s, ` +
-  `${o.initEpochs} + ${o.epochs} epochs, ResNet-32 width ${o.width} x ${o.blocks} block(s)\n`);
+  `${o.initEpochs} + ${o.epochs} epochs, batch ${o.batch}, ResNet-32 width ${o.width} x ${o.blocks} block(s)\n`);
 console.log('| method | implementation | seed | accuracy matrix (%, row = after task t) | newest task after each task | last | AIA |');
 console.log('| --- | --- | ---: | --- | --- | ---: | ---: |');
 for (const { method, impl, seed, r } of results) {
