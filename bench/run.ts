@@ -4,7 +4,10 @@
  * backend that loads and for PyTorch CPU on the same model and steps, at 1 and 2 threads.
  *
  *   npm run bench -- [--json out.json] [--rounds 2] [--steps 10] [--warmup 2] [--threads 1,2]
- *                    [--backends native,wasm,cpu] [--no-torch]
+ *                    [--backends native,wasm,cpu] [--precisions fp32,bf16] [--no-torch]
+ *
+ * bf16 rows: kdcl native with KDCL_PRECISION=bf16 (bf16 convolutions, f32 master weights), and PyTorch with
+ * torch.autocast('cpu', bfloat16); a CPU without bf16 gets a 'skipped' row saying why.
  *
  * Each measurement runs in its own process (a process has one active tfjs backend). Throughput is batch /
  * median step time, the best over `rounds` runs: the machine may be shared, and the median and the best of
@@ -31,6 +34,7 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '2' },
     threads: { type: 'string', default: '1,2' },
     backends: { type: 'string', default: 'native,wasm,cpu' },
+    precisions: { type: 'string', default: 'fp32,bf16' },
     torch: { type: 'boolean', default: true },
     'no-torch': { type: 'boolean', default: false },
   },
@@ -39,6 +43,8 @@ const { values } = parseArgs({
 const rounds = Number(values.rounds);
 const threadCounts = values.threads!.split(',').map(Number);
 const backends = values.backends!.split(',').map((b) => b.trim()).filter(Boolean);
+const precisions = values.precisions!.split(',').map((p) => p.trim()).filter(Boolean);
+for (const p of precisions) if (p !== 'fp32' && p !== 'bf16') throw new Error(`--precisions: '${p}' is not fp32 or bf16`);
 const runTorch = values.torch && !values['no-torch'];
 const PYTHON = '/usr/bin/python3';
 /** Same OpenMP wait policy for both engines (kdcl's native backend defaults to PASSIVE: see native/index.ts). */
@@ -86,13 +92,15 @@ function lastJsonLine<T>(stdout: string): T {
   return JSON.parse(line) as T;
 }
 
-async function kdclWorker(backend: string, threads: number, steps: number, warmup: number, batch: number): Promise<WorkerResult> {
+async function kdclWorker(backend: string, threads: number, steps: number, warmup: number, batch: number,
+  precision = 'fp32'): Promise<WorkerResult> {
   const tsx = path.join(root, 'node_modules', '.bin', 'tsx');
   const out = await run(tsx, [path.join(here, 'worker.ts'), '--steps', String(steps), '--warmup', String(warmup), '--batch', String(batch)], {
     KDCL_BACKEND: backend,
     KDCL_THREADS: String(threads),
     OMP_NUM_THREADS: String(threads),
     OMP_WAIT_POLICY,
+    KDCL_PRECISION: precision,
   });
   const result = lastJsonLine<WorkerResult>(out);
   if (result.tensorLeak !== null && result.tensorLeak !== 0) {
@@ -120,9 +128,9 @@ async function torchAvailable(): Promise<string | undefined> {
   }
 }
 
-async function torchWorker(threads: number, steps: number, warmup: number): Promise<TorchResult> {
+async function torchWorker(threads: number, steps: number, warmup: number, precision: string): Promise<TorchResult> {
   const out = await run(PYTHON, [path.join(here, 'torch_resnet32.py'), '--threads', String(threads), '--steps', String(steps),
-    '--warmup', String(warmup)], { OMP_NUM_THREADS: String(threads), OMP_WAIT_POLICY });
+    '--warmup', String(warmup), ...(precision === 'bf16' ? ['--bf16'] : [])], { OMP_NUM_THREADS: String(threads), OMP_WAIT_POLICY });
   return lastJsonLine<TorchResult>(out);
 }
 
@@ -149,7 +157,7 @@ function markdown(rows: Row[], failures: Failure[], meta: Record<string, unknown
     `img/s = batch / median step time, best of ${meta.rounds} round(s) (all rounds in brackets). CPU: ${meta.cpu}; ` +
       `load average at start ${meta.loadStart}, end ${meta.loadEnd}; OMP_WAIT_POLICY=${meta.ompWaitPolicy} for both engines.`,
     '',
-    '| engine | threads | train img/s | KD step img/s | train / PyTorch | KD / PyTorch | CPU ms/step train, KD | peak RSS MiB |',
+    '| engine | threads | train img/s | KD step img/s | train / PyTorch fp32 | KD / PyTorch fp32 | CPU ms/step train, KD | peak RSS MiB |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const r of rows) {
@@ -193,56 +201,69 @@ async function main(): Promise<void> {
         if (backend === 'cpu' && round > 1) continue;
         const cpu = backend === 'cpu';
         const slow = backend === 'wasm';
-        await attempt(`kdcl ${backend} ${threads}`, `kdcl ${backend}`, threads, async () => {
-          const r = await kdclWorker(backend, threads, cpu ? 1 : slow ? Math.min(steps, 3) : steps, cpu ? 0 : slow ? 1 : warmup,
-            cpu ? 2 : 128);
-          const label = `kdcl ${r.backend}${r.details?.isa ? ` [${r.version}, ${r.details.isa}]` : ` [${r.tfBackend} ${r.version}]`}`;
-          accumulate(measurements, `kdcl ${backend} ${threads}`, {
-            engine: label,
-            threads: r.threads,
-            trainImgPerSec: r.trainImgPerSec,
-            kdImgPerSec: r.kdImgPerSec,
-            peakRssMiB: r.peakRssMiB,
-            batch: r.batch,
-            trainCpuMs: (r.trainCpuMsPerStep * 128) / r.batch,
-            kdCpuMs: (r.kdCpuMsPerStep * 128) / r.batch,
-            note: cpu ? 'estimate: batch 2, 1 step' : undefined,
+        // bf16 is the native backend's (setPrecision): the others are measured in fp32 only.
+        for (const precision of backend === 'native' ? precisions : ['fp32']) {
+          const key = `kdcl ${backend} ${precision} ${threads}`;
+          await attempt(key, `kdcl ${backend} ${precision}`, threads, async () => {
+            const r = await kdclWorker(backend, threads, cpu ? 1 : slow ? Math.min(steps, 3) : steps, cpu ? 0 : slow ? 1 : warmup,
+              cpu ? 2 : 128, precision);
+            const label = `kdcl ${r.backend} ${r.precision}${r.details?.isa ? ` [${r.version}, ${r.details.isa}]` : ` [${r.tfBackend} ${r.version}]`}`;
+            accumulate(measurements, key, {
+              engine: label,
+              threads: r.threads,
+              trainImgPerSec: r.trainImgPerSec,
+              kdImgPerSec: r.kdImgPerSec,
+              peakRssMiB: r.peakRssMiB,
+              batch: r.batch,
+              trainCpuMs: (r.trainCpuMsPerStep * 128) / r.batch,
+              kdCpuMs: (r.kdCpuMsPerStep * 128) / r.batch,
+              note: cpu ? 'estimate: batch 2, 1 step' : undefined,
+            });
           });
-        });
-        process.stderr.write(`[bench] round ${round}, ${backend} x${threads} done\n`);
+          process.stderr.write(`[bench] round ${round}, ${backend} ${precision} x${threads} done\n`);
+        }
       }
       if (!torchSkip) {
-        await attempt(`torch ${threads}`, 'PyTorch CPU', threads, async () => {
-          const r = await torchWorker(threads, steps, warmup);
-          accumulate(measurements, `torch ${threads}`, {
-            engine: `PyTorch CPU ${r.torch}`,
-            threads,
-            trainImgPerSec: r.trainImgPerSec,
-            kdImgPerSec: r.kdImgPerSec,
-            peakRssMiB: r.peakRssMiB,
-            batch: 128,
-            trainCpuMs: r.trainCpuMsPerStep,
-            kdCpuMs: r.kdCpuMsPerStep,
+        for (const precision of precisions) {
+          const key = `torch ${precision} ${threads}`;
+          await attempt(key, `PyTorch CPU ${precision}`, threads, async () => {
+            const r = await torchWorker(threads, steps, warmup, precision);
+            accumulate(measurements, key, {
+              engine: `PyTorch CPU ${r.torch} ${precision === 'bf16' ? 'bf16 autocast' : 'fp32'}`,
+              threads,
+              trainImgPerSec: r.trainImgPerSec,
+              kdImgPerSec: r.kdImgPerSec,
+              peakRssMiB: r.peakRssMiB,
+              batch: 128,
+              trainCpuMs: r.trainCpuMsPerStep,
+              kdCpuMs: r.kdCpuMsPerStep,
+            });
           });
-        });
-        process.stderr.write(`[bench] round ${round}, torch x${threads} done\n`);
+          process.stderr.write(`[bench] round ${round}, torch ${precision} x${threads} done\n`);
+        }
       }
     }
   }
 
+  // Every row against PyTorch fp32 at the same thread count (the baseline a user would otherwise run).
   const rows: Row[] = [];
   for (const threads of threadCounts) {
-    const torch = measurements.get(`torch ${threads}`);
+    const torch = measurements.get(`torch fp32 ${threads}`);
+    const versus = (m: Measurement): Row => ({
+      ...m,
+      trainVsTorch: torch && m.threads === threads ? m.trainImgPerSec / torch.trainImgPerSec : undefined,
+      kdVsTorch: torch && m.threads === threads ? m.kdImgPerSec / torch.kdImgPerSec : undefined,
+    });
     for (const backend of backends) {
-      const m = measurements.get(`kdcl ${backend} ${threads}`);
-      if (!m) continue;
-      rows.push({
-        ...m,
-        trainVsTorch: torch && m.threads === threads ? m.trainImgPerSec / torch.trainImgPerSec : undefined,
-        kdVsTorch: torch && m.threads === threads ? m.kdImgPerSec / torch.kdImgPerSec : undefined,
-      });
+      for (const precision of precisions) {
+        const m = measurements.get(`kdcl ${backend} ${precision} ${threads}`);
+        if (m) rows.push(versus(m));
+      }
     }
-    if (torch) rows.push(torch);
+    for (const precision of precisions) {
+      const m = measurements.get(`torch ${precision} ${threads}`);
+      if (m) rows.push(precision === 'fp32' ? m : versus(m));
+    }
   }
   const meta = {
     rounds,

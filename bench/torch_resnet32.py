@@ -6,6 +6,7 @@ batch / median step time (robust to other processes on a shared machine), as in 
 fields use total time.
 """
 import argparse
+import contextlib
 import json
 import resource
 import statistics
@@ -101,7 +102,10 @@ def main():
     parser.add_argument('--classes', type=int, default=100)
     parser.add_argument('--shortcut', choices=['A', 'conv'], default='A')
     parser.add_argument('--temperature', type=float, default=2.0)
+    parser.add_argument('--bf16', action='store_true', help='torch.autocast(cpu, bfloat16) around the forward passes')
     args = parser.parse_args()
+    # Mixed precision as PyTorch's CPU AMP recipe does it: autocast around forward and loss, backward outside.
+    amp = (lambda: torch.autocast('cpu', dtype=torch.bfloat16)) if args.bf16 else contextlib.nullcontext
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -116,16 +120,18 @@ def main():
 
     def train_step():
         opt.zero_grad()
-        loss = F.cross_entropy(student(x), y)
+        with amp():
+            loss = F.cross_entropy(student(x), y)
         loss.backward()
         opt.step()
 
     def kd_step():
-        with torch.no_grad():
+        with torch.no_grad(), amp():
             t_logits = teacher(x)
         opt.zero_grad()
-        s_logits = student(x)
-        loss = F.cross_entropy(s_logits, y) + kd_loss(s_logits, t_logits, args.temperature)
+        with amp():
+            s_logits = student(x)
+            loss = F.cross_entropy(s_logits, y) + kd_loss(s_logits, t_logits, args.temperature)
         loss.backward()
         opt.step()
 
@@ -143,6 +149,7 @@ def main():
         'peakRssMiB': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         'threads': args.threads,
         'torch': torch.__version__,
+        'precision': 'bf16' if args.bf16 else 'fp32',
     }))
 
 

@@ -6,7 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { tf } from '../kernel-lib/tf';
-import { initBackend } from '../kernel-lib/backend/index';
+import { currentPrecision, defaultPrecision, initBackend, setPrecision } from '../kernel-lib/backend/index';
 import { BENCH_CLASSES, createBenchModel } from './model';
 import { instrumentKernels, type KernelTime } from './profile';
 
@@ -15,6 +15,7 @@ export interface WorkerResult {
   tfBackend: string;
   version: string;
   threads: number;
+  precision: string;
   details?: Record<string, string | number | boolean>;
   batch: number;
   steps: number;
@@ -63,6 +64,7 @@ function median(xs: number[]): number {
 
 async function main(): Promise<void> {
   const info = await initBackend({ log: false });
+  setPrecision(defaultPrecision()); // KDCL_PRECISION: bf16 where the CPU lacks it fails here, naming the ISA
   const model = createBenchModel(1);
   const x = tf.randomNormal([batch, 32, 32, 3], 0, 1, 'float32', 7) as tf.Tensor4D;
   const y = tf.tensor1d(Array.from({ length: batch }, (_, i) => (i * 37) % BENCH_CLASSES), 'int32');
@@ -100,6 +102,7 @@ async function main(): Promise<void> {
     tfBackend: info.tfBackend,
     version: info.version,
     threads: info.threads,
+    precision: currentPrecision(),
     details: info.details,
     batch,
     steps,

@@ -4,7 +4,7 @@
  *   npm run reproduce                       the main comparison, smoke profile, embedded dataset (the README's job)
  *   npm run reproduce -- <experiment> [--profile ci|smoke|quick|standard|paper] [--dataset embedded|tiny-imagenet|cifar100|imagenet100]
  *                        (--profile standard runs through the grid: a local pool over the committed results store, resumable)
- *                        [--data-dir DIR] [--out DIR] [--methods a,b] [--fresh] [--in-process | --in-kernel]
+ *                        [--data-dir DIR] [--out DIR] [--methods a,b] [--precision fp32|bf16] [--fresh] [--in-process | --in-kernel]
  *
  * It executes the experiment's notebook (notebooks/0N-*.ipynb) with nbclient on the tslab kernel, parameters
  * injected as environment variables (KDCL_PROFILE, KDCL_DATASET, KDCL_DATASET_DIR, KDCL_OUT, KDCL_METHODS, KDCL_FRESH),
@@ -37,7 +37,7 @@ import {
 import { ROOT, executeNotebook, notebookRunner } from './notebook-exec';
 import { closestKey } from '../kernel-lib/schema';
 import os from 'node:os';
-import { initBackend } from '../kernel-lib/backend/index';
+import { defaultPrecision, initBackend, setPrecision } from '../kernel-lib/backend/index';
 import { defaultStore, gitCommit, mergeGrid, planGrid, readGrid, resolveStore, runPool, writeGrid, type GridFile } from '../kernel-lib/grid/index';
 import { engineIdentity } from '../kernel-lib/train/config';
 
@@ -54,10 +54,10 @@ interface Args {
 }
 
 /** The long options (for the 'did you mean' hint). */
-const OPTIONS = ['profile', 'dataset', 'data-dir', 'out', 'methods', 'fresh', 'in-process', 'in-kernel', 'help'];
+const OPTIONS = ['profile', 'dataset', 'data-dir', 'out', 'methods', 'precision', 'fresh', 'in-process', 'in-kernel', 'help'];
 
 const USAGE = `usage: npm run reproduce -- [experiment] [--profile ci|smoke|quick|standard|paper] [--dataset embedded|tiny-imagenet|cifar100|imagenet100]
-                            [--data-dir DIR] [--out DIR] [--methods a,b] [--fresh] [--in-process]
+                            [--data-dir DIR] [--out DIR] [--methods a,b] [--precision fp32|bf16] [--fresh] [--in-process]
 experiments: ${EXPERIMENT_NAMES.join(', ')} (default main-comparison)`;
 
 function parseArgs(argv: string[]): Args {
@@ -76,6 +76,8 @@ function parseArgs(argv: string[]): Args {
       case '--data-dir': args.dataDir = path.resolve(value()); break;
       case '--out': args.out = path.resolve(value()); break;
       case '--methods': args.methods = value().split(',').map((m) => m.trim()).filter(Boolean); break;
+      // The engine's precision for every run (and the notebook's kernel): KDCL_PRECISION, read by createRun.
+      case '--precision': process.env.KDCL_PRECISION = value(); break;
       case '--fresh': args.fresh = true; break;
       case '--in-process': args.inProcess = true; break;
       case '--in-kernel': args.inKernel = true; break;
@@ -162,10 +164,11 @@ async function reproduceThroughGrid(args: Args, experiment: string, dataset: str
     if (fs.existsSync(file)) console.log(`[kdcl] planning ${file} again: ${(err as Error).message.split('\n')[0]}`);
     process.env.KDCL_THREADS = '1';
     await initBackend({ log: false });
+    setPrecision(defaultPrecision());
     const e = engineIdentity();
     grid = planGrid({
       experiment, profile: 'standard', dataset, dataDir: args.dataDir ?? null, commit: gitCommit(), host: os.hostname(),
-      engine: { backend: e.backend, threads: e.threads ?? 1, isa: e.isa, loops: e.loops, precision: 'fp32' },
+      engine: { backend: e.backend, threads: e.threads ?? 1, isa: e.isa, loops: e.loops, precision: e.precision },
     });
     writeGrid(file, grid);
   }
@@ -188,6 +191,7 @@ async function main(): Promise<void> {
   const experiment = getExperiment(args.experiment);
   const profile = getProfile(args.profile);
   const dataset = checkDatasetName(args.dataset ?? profile.dataset);
+  defaultPrecision(); // a bad --precision fails now, naming the valid ones
   selectRuns(experiment, { methods: args.methods });
   if (profile.name === 'standard') return reproduceThroughGrid(args, experiment.name, dataset);
   if (args.dataDir && !fs.existsSync(args.dataDir)) throw new MissingDataError(dataset, `data folder ${args.dataDir} (--data-dir) does not exist`);

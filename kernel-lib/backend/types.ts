@@ -2,6 +2,10 @@
 export const BACKEND_NAMES = ['tfjs-node-gpu', 'tfjs-node', 'native', 'wasm', 'cpu', 'webgpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 
+/** Arithmetic precisions (setPrecision in index.ts says what bf16 covers). */
+export const PRECISIONS = ['fp32', 'bf16'] as const;
+export type Precision = (typeof PRECISIONS)[number];
+
 export interface BackendInfo {
   /** kdcl's name for the engine (see BACKEND_NAMES). */
   name: BackendName;

@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Precision } from '../backend/index';
 import type { ImageDataset } from '../data/types';
 import { writeFileAtomic } from '../train/checkpoint';
 import { createRunFromPlan, planRun, RunLockedError, type ProgressEvent, type Run } from '../train/index';
@@ -29,6 +30,8 @@ export interface RunOneOptions {
   say: (line: string) => void;
   /** Adds fields to the record before it is written (the grid runner's row and provenance). */
   annotate?: (result: RunResult) => RunResult;
+  /** The engine's precision (default: KDCL_PRECISION, else fp32); part of the run's identity. */
+  precision?: Precision;
 }
 
 export type RunOutcome = { kind: 'result'; result: RunResult } | { kind: 'skipped'; reason: string };
@@ -70,6 +73,7 @@ export async function runOne(o: RunOneOptions): Promise<RunOutcome> {
       checkpointDir: files.checkpoints,
       resumeFrom: files.checkpoints,
       keepCheckpoints: 'last',
+      ...(o.precision ? { precision: o.precision } : {}),
       progress: o.trainerProgress ? 'auto' : 'none',
       onProgress: (event: ProgressEvent) => {
         if (event.type === 'task-end') o.onTaskEnd?.(event);

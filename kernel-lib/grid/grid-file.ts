@@ -6,6 +6,7 @@
  * A row's id is a content hash of its spec plus RESULTS_VERSION. The git commit is provenance only (recorded in
  * each result), never part of the id: committing results does not invalidate a grid.
  */
+import { PRECISIONS } from '../backend/types';
 import fs from 'node:fs';
 import path from 'node:path';
 import { getExperiment, type ExperimentName, type RunSpec } from '../experiments/experiments';
@@ -38,7 +39,7 @@ const engineSchema = z.strictObject({
   threads: z.number().int().positive(),
   isa: z.string().nullable(),
   loops: z.string().nullable(),
-  precision: z.literal('fp32'),
+  precision: z.enum(PRECISIONS),
 });
 export type RowEngine = z.infer<typeof engineSchema>;
 

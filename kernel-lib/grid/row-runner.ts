@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { backendInfo, initBackend } from '../backend/index';
+import { backendInfo, initBackend, setPrecision } from '../backend/index';
 import type { ImageDataset } from '../data/types';
 import { loadExperimentDataset, type DatasetLoader } from '../experiments/dataset';
 import type { RunProvenance, RunResult } from '../experiments/results';
@@ -83,6 +83,11 @@ export async function checkRowEngine(row: GridRow): Promise<void> {
   // Threads are set before the engine starts (KDCL_THREADS), so a worker cannot run a row on other threads by mistake.
   process.env.KDCL_THREADS = String(planned.threads);
   await initBackend({ backend: planned.backend as never, log: false });
+  try {
+    setPrecision(planned.precision);
+  } catch (err) {
+    throw new RowConflictError(`row ${row.index} (${row.name}): the grid asks for precision ${planned.precision}: ${(err as Error).message}`);
+  }
   const own = engineIdentity();
   const actual = { backend: own.backend, threads: own.threads, isa: own.isa, loops: own.loops, precision: own.precision };
   const d = firstDifference(actual, planned, 'spec.engine');
@@ -126,6 +131,7 @@ export async function runRow(grid: GridFile, index: number, options: RunRowOptio
     profile: spec.profile,
     datasetName: spec.dataset,
     dataset,
+    precision: spec.engine.precision,
     outDir: storeDir,
     trainerProgress: options.progress ?? false,
     say,

@@ -3,7 +3,7 @@
  * that ties a checkpoint to the run that wrote it.
  */
 import { tf } from '../tf';
-import { backendInfo } from '../backend/index';
+import { backendInfo, currentPrecision, PRECISIONS, type Precision } from '../backend/index';
 import type { ImageDataset } from '../data/types';
 import type { ClassOrderName } from '../data/class-orders';
 import type { ScenarioSpec } from '../data/scenario';
@@ -63,6 +63,8 @@ export const runOptionsSchema = z.strictObject({
   onProgress: z.custom<ProgressSink>((v) => typeof v === 'function', 'must be a function').optional(),
   /** No output at all (tests). Same as progress: 'none'. */
   quiet: z.boolean().optional(),
+  /** 'fp32' or 'bf16' mixed precision (native backend, CPU with AVX512-BF16 or AMX; see setPrecision). Default: KDCL_PRECISION, else fp32. */
+  precision: z.enum(PRECISIONS).optional(),
 });
 export type RunOptions = z.infer<typeof runOptionsSchema>;
 
@@ -132,14 +134,14 @@ export interface EngineIdentity {
   /** oneDNN's ISA and the build of kdcl's own loops on the native backend (null elsewhere). */
   isa: string | null;
   loops: string | null;
-  precision: 'fp32';
+  precision: Precision;
 }
 
 export function engineIdentity(): EngineIdentity {
   try {
     const info = backendInfo();
     const detail = (key: string) => (info.details?.[key] === undefined ? null : String(info.details[key]));
-    return { backend: info.name, threads: info.threads, isa: detail('isa'), loops: detail('loops'), precision: 'fp32' };
+    return { backend: info.name, threads: info.threads, isa: detail('isa'), loops: detail('loops'), precision: currentPrecision() };
   } catch {
     // No initBackend() call: tfjs's own default backend.
     return { backend: tf.getBackend() ?? 'unknown', threads: null, isa: null, loops: null, precision: 'fp32' };

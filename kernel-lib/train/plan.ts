@@ -1,4 +1,5 @@
 /** A run's plan: what createRun builds from its options, before any network or checkpoint exists. */
+import { defaultPrecision, setPrecision } from '../backend/index';
 import { createMethod } from '../methods/registry';
 import { parseConfig } from '../schema';
 import { configHash, resolveTraining, runIdentity, runOptionsSchema, type RunOptions } from './config';
@@ -12,6 +13,8 @@ import { prepareData } from './data';
 export function planRun(options: RunOptions) {
   if (!options || typeof options !== 'object') throw new Error('createRun(options): options object required');
   parseConfig(runOptionsSchema, options, 'createRun');
+  // The engine's precision is process state: each run sets its own before its identity (which records it) is taken.
+  setPrecision(options.precision ?? defaultPrecision());
   const method = typeof options.method === 'string' ? createMethod(options.method) : options.method;
   // The method may adapt the backbone (LUCIR: no last ReLU); the adapted spec is what is built and hashed.
   const adapted = { ...options, backbone: method.backbone?.(options.backbone) ?? options.backbone };

@@ -80,6 +80,11 @@ export async function loadNativeBackend(
     tfBackend: NATIVE_BACKEND_NAME,
     version: `oneDNN ${info.onednn}`,
     threads: info.threads,
-    details: { library: `oneDNN ${info.onednn}`, isa: info.isa, loops: info.loops, nativeKernels: nativeKernelNames(native).length },
+    details: { library: `oneDNN ${info.onednn}`, isa: info.isa, loops: info.loops, nativeKernels: nativeKernelNames(native).length, bf16: info.bf16 },
   };
+}
+
+/** Switches the addon's convolutions between fp32 and bf16 (bf16 throws, naming the ISA, where the CPU lacks it). */
+export function setNativeBf16(on: boolean): void {
+  loadAddon().setBf16(on);
 }

@@ -11,7 +11,9 @@ import { poolOf } from './storage';
 /** The addon's functions (src/addon.cc). */
 export interface NativeAddon {
   /** oneDNN version, the ISA oneDNN runs, which build of kdcl's own loops runs (x86-64-v4 or baseline), threads. */
-  init(threads: number): { onednn: string; isa: string; loops: string; threads: number };
+  init(threads: number): { onednn: string; isa: string; loops: string; threads: number; bf16: boolean };
+  /** Convolutions in bf16 (bf16 inputs, f32 outputs); throws naming the ISA where the CPU has no bf16 kernels. */
+  setBf16(on: boolean): void;
   /** pass 0: forward (x, filter -> y); 1: backprop input (dy, filter -> dx); 2: backprop filter (x, dy -> dw). */
   conv2d(pass: 0 | 1 | 2, a: Float32Array, b: Float32Array, out: Float32Array, geometry: Int32Array): string | null;
   /** kind 0: max, 1: average (padding excluded). False if oneDNN has no implementation. */
@@ -120,6 +122,19 @@ function isNHWC(attrs: ConvAttrs): boolean {
   return attrs.dataFormat == null || attrs.dataFormat === 'NHWC';
 }
 
+// How often each oneDNN implementation ran a convolution pass (e.g. 'jit_bf16:avx512_core_bf16'): what a bf16 run
+// really computed in, since a geometry without a fast bf16 kernel computes in f32.
+// Shared through globalThis: tsx may load this file twice in one process (an ES-module script and CommonJS imports).
+const convImplementationCounts: Map<string, number> = ((globalThis as Record<symbol, unknown>)[
+  Symbol.for('kdcl.native.convImplementations')] ??= new Map<string, number>()) as Map<string, number>;
+
+/** Convolution passes per oneDNN implementation name since the last reset. */
+export function convolutionImplementations(reset = false): Record<string, number> {
+  const counts = Object.fromEntries(convImplementationCounts);
+  if (reset) convImplementationCounts.clear();
+  return counts;
+}
+
 /** Builds the native kernels, each falling back to `fallback(name)` (the cpu kernel) when it declines. */
 function nativeKernels(addon: NativeAddon): Record<string, NativeKernel> {
   const kernels: Record<string, NativeKernel> = {};
@@ -127,7 +142,10 @@ function nativeKernels(addon: NativeAddon): Record<string, NativeKernel> {
   const conv = (s: CpuStorage, pass: 0 | 1 | 2, a: Float32Array, b: Float32Array, info: tf.backend_util.Conv2DInfo,
     outSize: number) => {
     const out = alloc(s, outSize);
-    return addon.conv2d(pass, a, b, out, convGeometry(info)) === null ? undefined : out;
+    const impl = addon.conv2d(pass, a, b, out, convGeometry(info));
+    if (impl === null) return undefined;
+    convImplementationCounts.set(impl, (convImplementationCounts.get(impl) ?? 0) + 1);
+    return out;
   };
 
   kernels.Conv2D = ({ inputs, attrs }, s) => {

@@ -117,7 +117,17 @@ napi_value Init(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, result, "loops", string(env, kdcl::elementwise_level()));
   napi_create_int32(env, threads, &n);
   napi_set_named_property(env, result, "threads", n);
+  napi_value bf16;
+  napi_get_boolean(env, kdcl::bf16_supported(), &bf16);
+  napi_set_named_property(env, result, "bf16", bf16);
   return result;
+}
+
+// setBf16(on: boolean) -> undefined; throws (naming the ISA) where the CPU has no bf16 kernels.
+napi_value SetBf16(napi_env env, napi_callback_info info) {
+  Args args(env, info, 1);
+  kdcl::set_bf16(args.boolean(0));
+  return undefined(env);
 }
 
 // conv2d(pass, a, b, out, geometry: Int32Array[17]) -> implementation name, or null if oneDNN has none.
@@ -311,6 +321,7 @@ napi_value BatchNormInfer(napi_env env, napi_callback_info info) {
 napi_value Register(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"init", nullptr, guarded<Init>, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"setBf16", nullptr, guarded<SetBf16>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"conv2d", nullptr, guarded<Conv2d>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"pool", nullptr, guarded<Pool>, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"poolGrad", nullptr, guarded<PoolGrad>, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cmath>
 #include <map>
+#include <stdexcept>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -40,7 +41,12 @@ using dt = dnnl::memory::data_type;
 // Activations stay NHWC (tfjs's layout, no reorder); filters are reordered between HWIO and whatever layout the
 // chosen implementation wants, which costs little since filters are small.
 struct ConvPrimitives {
+  // f32 views of tfjs's arrays (NHWC activations, HWIO filter).
   dnnl::memory::desc act_src, act_dst, user_weights;
+  // bf16: the pass's bf16 inputs (x and/or dy) are converted into these buffers first; its outputs stay f32.
+  bool bf16 = false;
+  dnnl::memory src_bf16, dst_bf16;
+  dnnl::primitive src_to_bf16, dst_to_bf16;
   dnnl::convolution_forward::primitive_desc fwd_pd;
   dnnl::primitive pass;
   dnnl::memory::desc pass_weights;  // weights (fwd, bwd data) or diff weights (bwd weights) layout of `pass`
@@ -58,37 +64,58 @@ std::map<std::vector<int>, std::unique_ptr<ConvPrimitives>> g_conv_cache;
 
 // With 16 channels, NHWC and oneDNN's blocked nChw16c are the same bytes; naming the blocked layout lets oneDNN
 // pick its blocked kernels, faster than its NHWC ones for the 16-channel layers of CIFAR ResNets.
-std::unique_ptr<ConvPrimitives> make_conv_primitives(ConvPass pass, const ConvGeom& g, bool blocked16) {
+// bf16 (mixed precision): the pass reads bf16 (x, the filter, dy) and writes f32 (y, dx, dfilter), with f32
+// accumulation inside oneDNN; master weights, batch norm and everything outside convolutions stay f32.
+std::unique_ptr<ConvPrimitives> make_conv_primitives(ConvPass pass, const ConvGeom& g, bool blocked16, bool bf16) {
   auto& engine = cpu_engine();
   auto p = std::make_unique<ConvPrimitives>();
+  p->bf16 = bf16;
   const tag act = blocked16 ? tag::nChw16c : tag::nhwc;
-  p->act_src = dnnl::memory::desc({g.n, g.ic, g.ih, g.iw}, dt::f32, act);
-  p->act_dst = dnnl::memory::desc({g.n, g.oc, g.oh, g.ow}, dt::f32, act);
-  p->user_weights = dnnl::memory::desc({g.oc, g.ic, g.kh, g.kw}, dt::f32, tag::hwio);
-  dnnl::memory::desc any_weights({g.oc, g.ic, g.kh, g.kw}, dt::f32, tag::any);
+  const dt in = bf16 ? dt::bf16 : dt::f32;
+  const dims src_dims{g.n, g.ic, g.ih, g.iw}, dst_dims{g.n, g.oc, g.oh, g.ow}, w_dims{g.oc, g.ic, g.kh, g.kw};
+  p->act_src = dnnl::memory::desc(src_dims, dt::f32, act);
+  p->act_dst = dnnl::memory::desc(dst_dims, dt::f32, act);
+  p->user_weights = dnnl::memory::desc(w_dims, dt::f32, tag::hwio);
+  // What the primitives see: x and dy in `in`, y and dx in f32; weights in `in`, their gradient in f32.
+  const dnnl::memory::desc src_in(src_dims, in, act), dst_in(dst_dims, in, act);
+  dnnl::memory::desc any_weights(w_dims, in, tag::any), any_diff_weights(w_dims, dt::f32, tag::any);
   dims strides{g.sh, g.sw}, dilates{g.dh - 1, g.dw - 1}, pad_l{g.pt, g.pl}, pad_r{g.pb, g.pr};
 
   dnnl::convolution_forward::desc fwd_desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
-                                           p->act_src, any_weights, p->act_dst, strides, dilates, pad_l, pad_r);
+                                           src_in, any_weights, p->act_dst, strides, dilates, pad_l, pad_r);
   p->fwd_pd = dnnl::convolution_forward::primitive_desc(fwd_desc, engine);
+  bool src_is_input = true, dst_is_input = false;
   if (pass == ConvPass::Forward) {
     p->pass = dnnl::convolution_forward(p->fwd_pd);
     p->pass_weights = p->fwd_pd.weights_desc();
     p->impl = p->fwd_pd.impl_info_str();
   } else if (pass == ConvPass::BackwardData) {
     dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, p->act_src, any_weights,
-                                               p->act_dst, strides, dilates, pad_l, pad_r);
+                                               dst_in, strides, dilates, pad_l, pad_r);
     dnnl::convolution_backward_data::primitive_desc pd(desc, engine, p->fwd_pd);
     p->pass = dnnl::convolution_backward_data(pd);
     p->pass_weights = pd.weights_desc();
     p->impl = pd.impl_info_str();
+    src_is_input = false;
+    dst_is_input = true;
   } else {
-    dnnl::convolution_backward_weights::desc desc(dnnl::algorithm::convolution_direct, p->act_src, any_weights,
-                                                  p->act_dst, strides, dilates, pad_l, pad_r);
+    dnnl::convolution_backward_weights::desc desc(dnnl::algorithm::convolution_direct, src_in, any_diff_weights,
+                                                  dst_in, strides, dilates, pad_l, pad_r);
     dnnl::convolution_backward_weights::primitive_desc pd(desc, engine, p->fwd_pd);
     p->pass = dnnl::convolution_backward_weights(pd);
     p->pass_weights = pd.diff_weights_desc();
     p->impl = pd.impl_info_str();
+    dst_is_input = true;
+  }
+  if (bf16) {
+    if (src_is_input) {
+      p->src_bf16 = dnnl::memory(src_in, engine);
+      p->src_to_bf16 = dnnl::reorder(dnnl::memory(p->act_src, engine, DNNL_MEMORY_NONE), p->src_bf16);
+    }
+    if (dst_is_input) {
+      p->dst_bf16 = dnnl::memory(dst_in, engine);
+      p->dst_to_bf16 = dnnl::reorder(dnnl::memory(p->act_dst, engine, DNNL_MEMORY_NONE), p->dst_bf16);
+    }
   }
   p->weights_need_reorder = p->pass_weights != p->user_weights;
   if (p->weights_need_reorder) {
@@ -102,20 +129,30 @@ std::unique_ptr<ConvPrimitives> make_conv_primitives(ConvPass pass, const ConvGe
 
 bool is_reference(const std::string& impl) { return impl.rfind("ref", 0) == 0; }
 
+std::atomic<bool> g_bf16{false};
+
+// Tries the layouts (and, in bf16, the precisions) from fastest to safest; the reference kernels only as a last
+// resort. A geometry with no optimized bf16 kernel (e.g. a 3-channel first layer) computes in f32.
 ConvPrimitives* conv_primitives(ConvPass pass, const ConvGeom& g) {
+  const bool bf16 = g_bf16;
   std::vector<int> key{static_cast<int>(pass), g.n, g.ih, g.iw, g.ic, g.oh, g.ow, g.oc, g.kh, g.kw,
-                       g.sh, g.sw, g.pt, g.pl, g.pb, g.pr, g.dh, g.dw};
+                       g.sh, g.sw, g.pt, g.pl, g.pb, g.pr, g.dh, g.dw, bf16 ? 1 : 0};
   auto found = g_conv_cache.find(key);
   if (found != g_conv_cache.end()) return found->second.get();
   std::unique_ptr<ConvPrimitives> p;
-  if (g.ic == 16 && g.oc == 16) {
+  auto attempt = [&](bool blocked16, bool in_bf16) {
+    if (p) return;
     try {
-      p = make_conv_primitives(pass, g, true);
+      p = make_conv_primitives(pass, g, blocked16, in_bf16);
       if (is_reference(p->impl)) p.reset();
     } catch (const dnnl::error&) {
     }
-  }
-  if (!p) p = make_conv_primitives(pass, g, false);
+  };
+  const bool square16 = g.ic == 16 && g.oc == 16;
+  if (bf16 && square16) attempt(true, true);
+  if (bf16) attempt(false, true);
+  if (square16) attempt(true, false);
+  if (!p) p = make_conv_primitives(pass, g, false, false);
   auto* raw = p.get();
   g_conv_cache.emplace(std::move(key), std::move(p));
   return raw;
@@ -152,6 +189,23 @@ std::string cpu_isa() {
   }
 }
 
+bool bf16_supported() {
+  const std::string isa = cpu_isa();
+  return isa == "avx512_core_bf16" || isa == "avx512_core_amx";
+}
+
+void set_bf16(bool on) {
+  if (on && !bf16_supported()) {
+    throw std::runtime_error("bf16 precision needs oneDNN's avx512_core_bf16 ISA (a CPU with AVX512-BF16, or AMX); "
+                             "oneDNN's effective ISA here is " + cpu_isa() +
+                             (std::getenv("DNNL_MAX_CPU_ISA") ? std::string(" (capped by DNNL_MAX_CPU_ISA=") + std::getenv("DNNL_MAX_CPU_ISA") + ")" : std::string()) +
+                             ": train in fp32");
+  }
+  g_bf16 = on;
+}
+
+bool bf16() { return g_bf16; }
+
 namespace {
 
 // One convolution with cached primitives (caller holds g_primitive_mutex).
@@ -168,11 +222,22 @@ bool run_conv(ConvPass pass, const ConvGeom& g, const float* a, const float* b, 
   auto act = [&](const dnnl::memory::desc& md, const float* ptr) {
     return dnnl::memory(md, engine, const_cast<float*>(ptr));
   };
+  // An input activation as the pass reads it: tfjs's f32 array, or its bf16 copy.
+  auto src_in = [&](const float* ptr) {
+    if (!p->bf16) return act(p->act_src, ptr);
+    p->src_to_bf16.execute(stream, {{DNNL_ARG_FROM, act(p->act_src, ptr)}, {DNNL_ARG_TO, p->src_bf16}});
+    return p->src_bf16;
+  };
+  auto dst_in = [&](const float* ptr) {
+    if (!p->bf16) return act(p->act_dst, ptr);
+    p->dst_to_bf16.execute(stream, {{DNNL_ARG_FROM, act(p->act_dst, ptr)}, {DNNL_ARG_TO, p->dst_bf16}});
+    return p->dst_bf16;
+  };
   if (pass == ConvPass::BackwardWeights) {
     dnnl::memory user_dw = act(p->user_weights, out);
     dnnl::memory dw = p->weights_need_reorder ? p->weights_buffer : user_dw;
-    p->pass.execute(stream, {{DNNL_ARG_SRC, act(p->act_src, a)},
-                             {DNNL_ARG_DIFF_DST, act(p->act_dst, b)},
+    p->pass.execute(stream, {{DNNL_ARG_SRC, src_in(a)},
+                             {DNNL_ARG_DIFF_DST, dst_in(b)},
                              {DNNL_ARG_DIFF_WEIGHTS, dw}});
     if (p->weights_need_reorder) {
       p->weights_reorder.execute(stream, {{DNNL_ARG_FROM, p->weights_buffer}, {DNNL_ARG_TO, user_dw}});
@@ -184,10 +249,10 @@ bool run_conv(ConvPass pass, const ConvGeom& g, const float* a, const float* b, 
     }
     dnnl::memory w = p->weights_need_reorder ? p->weights_buffer : user_w;
     if (pass == ConvPass::Forward) {
-      p->pass.execute(stream, {{DNNL_ARG_SRC, act(p->act_src, a)}, {DNNL_ARG_WEIGHTS, w},
+      p->pass.execute(stream, {{DNNL_ARG_SRC, src_in(a)}, {DNNL_ARG_WEIGHTS, w},
                                {DNNL_ARG_DST, act(p->act_dst, out)}});
     } else {
-      p->pass.execute(stream, {{DNNL_ARG_DIFF_DST, act(p->act_dst, a)}, {DNNL_ARG_WEIGHTS, w},
+      p->pass.execute(stream, {{DNNL_ARG_DIFF_DST, dst_in(a)}, {DNNL_ARG_WEIGHTS, w},
                                {DNNL_ARG_DIFF_SRC, act(p->act_src, out)}});
     }
   }
