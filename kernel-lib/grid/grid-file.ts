@@ -27,7 +27,10 @@ export const RESULTS_VERSION = 1;
  * Per-method results versions, on top of RESULTS_VERSION: a change to one method's numbers (a fix in eeil.ts) bumps
  * that method's entry, so only its rows run again. Methods not listed are at version 1.
  */
-export const METHOD_RESULTS_VERSIONS: Readonly<Record<string, number>> = {};
+export const METHOD_RESULTS_VERSIONS: Readonly<Record<string, number>> = {
+  // 2: the student's attention map from an eval-mode pass, as the teacher's (lwm.ts).
+  lwm: 2,
+};
 
 export function methodResultsVersion(method: string): number {
   return METHOD_RESULTS_VERSIONS[method] ?? 1;
