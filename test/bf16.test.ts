@@ -104,7 +104,7 @@ describe.skipIf(!!unavailable)('bf16 mixed precision (native backend)', () => {
     const dy = seeded([n, out, out, co], 3);
     const run = () => tf.tidy(() => {
       const [xt, wt, dyt] = [tf.tensor4d(x, [n, size, size, ci]), tf.tensor4d(w, [3, 3, ci, co]), tf.tensor4d(dy, [n, out, out, co])];
-      const conv = (a: tf.Tensor4D, b: tf.Tensor4D) => tf.conv2d(a, b, stride, 'same');
+      const conv = (a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, 'same');
       const [dx, dw] = tf.grads(conv)([xt, wt], dyt);
       return [conv(xt, wt), dx, dw].map((t) => t.dataSync() as Float32Array);
     });
