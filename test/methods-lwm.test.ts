@@ -26,7 +26,7 @@ beforeAll(async () => {
 
 describe('LwM', () => {
   it('is registered with its typed defaults', () => {
-    expect(createMethod('lwm').config).toEqual({ kd: true, beta: 1, gamma: 1, temperature: 2, kdRemoves: 'attention', heads: 'shared', freezeOldHeads: null });
+    expect(createMethod('lwm').config).toEqual({ kd: true, beta: 1, gamma: 1, temperature: 2, kdRemoves: 'attention', attentionGradient: false, heads: 'shared', freezeOldHeads: null });
     expect(createMethod('lwm').kdTerms).toEqual(['attention']);
     expect(() => createLwm({ gamma: -1 })).toThrow(/lwm: gamma: Too small: expected number to be >=0 \(got -1\)/);
   });
@@ -61,7 +61,7 @@ describe('LwM', () => {
     }
   });
 
-  it('the attention term is 0 when the student is the teacher, whatever the batch (both maps in eval mode)', () => {
+  it('the attention term is 0 when the student is the teacher, whatever the batch (both maps under the batch statistics)', () => {
     const method = createLwm();
     const { net, teacher, state } = networksForTask1(method);
     const batch = randomBatch(TASKS[1]);
@@ -92,9 +92,9 @@ describe('LwM', () => {
       const ctx = taskContext(method, net, teacher, TASKS[1], state);
       tf.tidy(() => {
         const step = stepContext(ctx, batch);
-        // Both maps from eval-mode passes (lwm.ts).
-        const student = net.forward(batch.x, { training: false });
-        const old = step.teacherOut();
+        // Both maps under the batch's statistics (lwm.ts); the teacher's top-1 class from its eval-mode output.
+        const student = step.student();
+        const old = { ...step.teacherOut(), featureMap: teacher.forward(batch.x, { training: 'batch-statistics' }).featureMap };
         const top1 = tf.argMax(old.logits, 1) as tf.Tensor1D;
         // Hand-computed map (Grad-CAM's definition with the explicit gradient of a GAP + linear head): for class c,
         // d logit_c / d A[h, w, k] = W[k, c] / HW, alpha_k = its spatial mean, cam = ReLU(sum_k alpha_k A[., ., k]).
@@ -143,6 +143,16 @@ describe('LwM', () => {
       });
       expect(norms.length).toBeGreaterThan(5);
       expect(norms.every((x) => x > 0), `backbone gradient norms ${norms}`).toBe(true);
+
+      // The default (FACIL's detached student map): the same term, no gradient into the backbone.
+      tf.tidy(() => {
+        const step = stepContext(ctx, batch);
+        const [on, off] = [true, false].map((gradient) => lwmAttentionLoss(step, layout, gradient).dataSync()[0]);
+        expect(off).toBeCloseTo(on, 6);
+        // tfjs finds no path from any backbone variable to the detached term.
+        expect(() => tf.variableGrads(() => lwmAttentionLoss(step, layout, false), net.backbone.trainableVariables))
+          .toThrow(/Cannot find a connection between any variable and the result/);
+      });
     } finally {
       tf.dispose([batch.x, batch.y, batch.replay]);
       net.dispose();

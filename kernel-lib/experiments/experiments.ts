@@ -130,6 +130,7 @@ const kdRemoval: ExperimentDefinition = {
   design:
     "Same run as the main comparison, once with kd: true and once with kd: false, in b0-10 (the survey's claims also name b50-10: not run yet). What kd: false removes, per method: " +
     "LwM loses only its attention-map distillation and keeps its logit KD, as the survey does (lwm kdRemoves: 'attention'; 'all' removes both); " +
+    "kdcl's LwM attention term carries no gradient by default (lwm attentionGradient: false, as FACIL), so its two rows train alike and differ only by the reported term; " +
     "PRAKA loses its KD from the old model and the two KL terms between its own heads (praka asymmetricKdIsKd: true, the default: both are distillation terms in the paper's loss); " +
     "BiC's CE is no longer scaled by 1 - lambda (lambda = 0 with KD off); iCaRL's old-class targets become one-hot; EEIL still runs its balanced fine-tuning without its distillation terms. " +
     "Two no-KD lower bounds sit beside these in the main comparison: LwF without KD trains on the new task's logits only, fine-tuning on all seen logits.",

@@ -28,7 +28,7 @@ export const RESULTS_VERSION = 1;
  * that method's entry, so only its rows run again. Methods not listed are at version 1.
  */
 export const METHOD_RESULTS_VERSIONS: Readonly<Record<string, number>> = {
-  // 2: the student's attention map from an eval-mode pass, as the teacher's (lwm.ts).
+  // 2: the attention term without gradient by default (FACIL), both maps under the batch statistics (lwm.ts).
   lwm: 2,
 };
 

@@ -22,8 +22,9 @@
  * Prediction applies every task's bias layer (`predict`); the trainer still reports the uncorrected CNN accuracy.
  * The learned (alpha, beta) of each task are plain numbers in the method state, so they are checkpointed.
  *
- * KD removal: `kdTerms = ['kd']`. With `kd: false` the distillation term is exactly 0; the CE term keeps its
- * (1 - lambda) weight, the validation split and the bias correction stay.
+ * KD removal: `kdTerms = ['kd']`. With `kd: false` the distillation term is exactly 0 and lambda is 0, so the CE
+ * term has weight 1 (not the (1 - lambda) of a KD weight that no longer applies); the validation split and the
+ * bias correction stay.
  */
 import { tf } from '../tf';
 import { crossEntropy } from '../losses/classification';

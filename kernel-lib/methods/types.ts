@@ -19,7 +19,7 @@
  * separable term (iCaRL's distillation targets) document what `kd: false` changes.
  */
 import { tf } from '../tf';
-import type { Head, NetworkOutput } from '../models/types';
+import type { ForwardOptions, Head, NetworkOutput } from '../models/types';
 import type { BackboneSpec } from '../models/resnet';
 import type { OptimizerSpec, ScheduleSpec } from '../train/optim';
 import type { TrainingRecipe } from '../train/settings';
@@ -50,7 +50,7 @@ export interface NetworkLike {
   /** Extra heads by name, e.g. 'rotation' for PASS/PRAKA's 4N-class head. */
   readonly aux: Record<string, Head>;
   readonly featureDim: number;
-  forward(x: tf.Tensor4D, options: { training: boolean }): NetworkOutput;
+  forward(x: tf.Tensor4D, options: ForwardOptions): NetworkOutput;
   /** Logits of the named aux head on given features. */
   applyAux(name: string, features: tf.Tensor2D, options: { training: boolean }): tf.Tensor2D;
   setAux(name: string, head: Head | null): void;

@@ -1,5 +1,5 @@
 /** Models: ResNet backbones, CIL heads and the Network that combines them. Contracts in ./types.ts. */
-export type { Backbone, BackboneOutput, ForwardOptions, Head, Module, NetworkOutput } from './types';
+export type { Backbone, BackboneOutput, BatchNormMode, ForwardOptions, Head, Module, NetworkOutput } from './types';
 export {
   BACKBONE_KINDS,
   ResNet,

@@ -5,6 +5,7 @@
 import { tf } from '../tf';
 import { batchNormEval, batchNormTrain } from '../backend/ops';
 import { copyVariable, variableSeed, kaimingNormalFanOut, makeVariable } from './init';
+import type { BatchNormMode } from './types';
 
 /** Conv padding as PyTorch's symmetric `padding=p` (tfjs takes a number as the same explicit padding). */
 export interface ConvShape {
@@ -68,7 +69,7 @@ export class BatchNorm {
     );
   }
 
-  apply(x: tf.Tensor4D, training: boolean): tf.Tensor4D {
+  apply(x: tf.Tensor4D, training: BatchNormMode): tf.Tensor4D {
     if (!training) return batchNormEval(x, this.runningMean, this.runningVariance, this.gamma, this.beta, BN_EPS);
     const { y, mean, variance } = batchNormTrain(x, this.gamma, this.beta, BN_EPS);
     const count = x.shape[0] * x.shape[1] * x.shape[2];
@@ -76,6 +77,7 @@ export class BatchNorm {
       // As torch.nn.BatchNorm2d: the batch variance of a single value is meaningless.
       throw new Error(`BatchNorm in training mode needs more than one value per channel, got input [${x.shape.join(', ')}]; use a larger batch`);
     }
+    if (training === 'batch-statistics') return y;
     const unbiased = count / (count - 1);
     // The new values are built and assigned here, inside the step: a variable keeps its buffer alive through
     // assign, and the temporaries die with this tidy, so nothing leaks into the caller's scope.

@@ -23,7 +23,7 @@
  */
 import { tf } from '../tf';
 import { positiveInt, positiveNumber, z } from '../schema';
-import type { Backbone, BackboneOutput, ForwardOptions } from './types';
+import type { Backbone, BackboneOutput, BatchNormMode, ForwardOptions } from './types';
 import { Conv2d, BatchNorm } from './layers';
 import type { NamedVariables } from './init';
 
@@ -120,7 +120,7 @@ function scaled(channels: number, width: number): number {
 
 /** A shortcut that changes shape: option A (strided subsample + zero channels) or a 1x1 conv + BN projection. */
 interface Shortcut {
-  apply(x: tf.Tensor4D, training: boolean): tf.Tensor4D;
+  apply(x: tf.Tensor4D, training: BatchNormMode): tf.Tensor4D;
   named(prefix: string, into: Map<string, tf.Variable>): void;
   clone(trainable: boolean): Shortcut;
   dispose(): void;
@@ -160,7 +160,7 @@ class SubsamplePadShortcut implements Shortcut {
 class ProjectionShortcut implements Shortcut {
   constructor(private readonly conv: Conv2d, private readonly bn: BatchNorm) {}
 
-  apply(x: tf.Tensor4D, training: boolean): tf.Tensor4D {
+  apply(x: tf.Tensor4D, training: BatchNormMode): tf.Tensor4D {
     return this.bn.apply(this.conv.apply(x), training);
   }
 
@@ -220,7 +220,7 @@ class BasicBlock {
     return new BasicBlock(convA, BatchNorm.create(outChannels, trainable), convB, BatchNorm.create(outChannels, trainable), shortcut);
   }
 
-  apply(x: tf.Tensor4D, training: boolean, relu: boolean): tf.Tensor4D {
+  apply(x: tf.Tensor4D, training: BatchNormMode, relu: boolean): tf.Tensor4D {
     const a = tf.relu(this.bnA.apply(this.convA.apply(x), training));
     const b = this.bnB.apply(this.convB.apply(a), training);
     const residual = this.shortcut ? this.shortcut.apply(x, training) : x;

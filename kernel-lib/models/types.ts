@@ -14,9 +14,15 @@ export interface BackboneOutput {
   features: tf.Tensor2D;
 }
 
+/**
+ * How batch norm runs: true (training: batch statistics, running averages updated), false (eval: running
+ * averages), or 'batch-statistics' (batch statistics, running averages untouched: a frozen model looked at under
+ * the same normalisation as a training one, e.g. LwM's teacher attention maps).
+ */
+export type BatchNormMode = boolean | 'batch-statistics';
+
 export interface ForwardOptions {
-  /** Training mode: batch-norm uses batch statistics and updates its running averages. */
-  training: boolean;
+  training: BatchNormMode;
 }
 
 export interface Module {
