@@ -1,7 +1,7 @@
 /**
  * EEIL: trains 3 tasks through createRun with no tensor leak; from the second task on, a balanced fine-tuning
- * stage runs through services.trainLoop on the updated memory (equal counts per class, the memory's size) at the
- * lower learning rate, with the new classes distilled too; the old-class KD is per old task block; kd: false zeroes
+ * stage runs through services.trainLoop on the old exemplars plus an equal-count random subset of each new class,
+ * before the new exemplars are selected (paper, FACIL), at the lower learning rate, with the new classes distilled too; the old-class KD is per old task block; kd: false zeroes
  * 'kd' and 'kdNew' and leaves CE bit-identical, in both stages.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -40,10 +40,10 @@ describe('EEIL', () => {
     expect(() => createEeil({ balancedEpochs: 1.5 })).toThrow(/eeil: balancedEpochs: .*expected int.*\(got 1\.5\)/);
   });
 
-  it('trains 3 tasks; balanced fine-tuning on the class-balanced memory at the lower rate; exact KD removal in both stages', async () => {
+  it('trains 3 tasks; balanced fine-tuning on old exemplars + a same-size new subset, before exemplar selection, at the lower rate; exact KD removal in both stages', async () => {
     const config: Partial<EeilConfig> = { memory: { selection: 'herding', total: 12 }, balancedEpochs: 2, balancedLearningRate: 0.005 };
     const { method: probed, probe } = withKdProbe(createEeil(config), createEeil({ ...config, kd: false }));
-    const stages: { task: number; options: TrainLoopOptions; memorySize: number }[] = [];
+    const stages: { task: number; options: TrainLoopOptions; memorySize: number; memoryClasses: number[] }[] = [];
     const values = (terms: Record<string, tf.Scalar>) => Object.fromEntries(Object.entries(terms).map(([k, v]) => [k, v.dataSync()[0]]));
     const method: Method<EeilConfig> = {
       ...probed,
@@ -52,7 +52,7 @@ describe('EEIL', () => {
           ...ctx.services,
           trainLoop: (options: TrainLoopOptions) => {
             const memory = ctx.services.memory();
-            stages.push({ task: ctx.task.index, options, memorySize: [...memory.values()].reduce((n, m) => n + m.length, 0) });
+            stages.push({ task: ctx.task.index, options, memorySize: [...memory.values()].reduce((n, m) => n + m.length, 0), memoryClasses: [...memory.keys()] });
             // The balanced stage's kd-off terms: the same loss on the same step with kd: false (KD reads step.kd).
             const lossTerms = (step: StepContext) => {
               const on = options.lossTerms(step);
@@ -69,20 +69,25 @@ describe('EEIL', () => {
     try {
       expect(stages.map((s) => s.task)).toEqual([1, 2]);
       const labels = run.state.dataset.train.labels;
-      for (const { task, options, memorySize } of stages) {
+      for (const { task, options, memorySize, memoryClasses } of stages) {
         const { start, end } = TASKS[task];
         expect(options.stage).toBe('eeil-balanced');
         expect(options.epochs).toBe(2);
         expect(options.learningRate).toBe(0.005);
         const counts = new Map<number, number>();
         for (const i of [...options.data.newIndices, ...options.data.replayIndices]) counts.set(labels[i], (counts.get(labels[i]) ?? 0) + 1);
-        // Every seen class, each with floor(12 / seen) exemplars: balanced, and the size of the memory.
-        expect([...counts.keys()].sort()).toEqual(Array.from({ length: end }, (_, c) => c));
-        expect(new Set(counts.values())).toEqual(new Set([Math.floor(12 / end)]));
-        expect(options.data.newIndices.length + options.data.replayIndices.length).toBe(memorySize);
+        // The stage runs before this task's exemplars are selected: the memory holds the old classes only.
+        expect(Math.max(...memoryClasses)).toBe(start - 1);
+        // Every seen class with as many images as the memory holds per old class, floor(12 / old): the old
+        // exemplars as they are, a random subset of each new class's data.
+        expect([...counts.keys()].sort((a, b) => a - b)).toEqual(Array.from({ length: end }, (_, c) => c));
+        expect(new Set(counts.values())).toEqual(new Set([Math.floor(12 / start)]));
+        expect(options.data.replayIndices.length).toBe(memorySize);
         expect([...options.data.newIndices].every((i) => labels[i] >= start && labels[i] < end)).toBe(true);
         expect([...options.data.replayIndices].every((i) => labels[i] < start)).toBe(true);
       }
+      // ... and after it, the memory covers every class seen.
+      expect(Math.max(...run.state.memory.classes())).toBe(TASKS[2].end - 1);
       expect(metrics[0].stages.map((s) => s.stage)).toEqual(['train']);
       for (const m of metrics.slice(1)) {
         const balanced = m.stages.find((s) => s.stage === 'eeil-balanced')!;

@@ -30,6 +30,8 @@ export const RESULTS_VERSION = 1;
 export const METHOD_RESULTS_VERSIONS: Readonly<Record<string, number>> = {
   // 2: the attention term without gradient by default (FACIL), both maps under the batch statistics (lwm.ts).
   lwm: 2,
+  // 2: the balanced fine-tuning set is the old exemplars plus a random new subset; new exemplars selected after it.
+  eeil: 2,
 };
 
 export function methodResultsVersion(method: string): number {

@@ -28,9 +28,9 @@
  *   another lr, set this to lr / 10. The stage uses the run's optimiser otherwise.
  * - balancedDecayEvery 10: the paper's fine-tuning rate "is divided by 10 every 10 epochs" (Sec. 4.3); the reduced
  *   profiles shorten the stage and scale this with it (experiments/profiles.ts SHORT_EXTRA_STAGES).
- * - Memory order: the balanced set here is the memory as updated after the main stage (herding on the new classes
- *   first); the paper and FACIL fine-tune on the old exemplars plus a same-size random subset of the new data and
- *   select the new exemplars after the stage. Not changed yet: the trainer updates the memory before afterTask.
+ * - Memory order (paper Sec. 4.3, FACIL eeil.py): the balanced set is the old classes' exemplars plus, for each new
+ *   class, a random subset of its training images of the size the memory holds per old class; the new classes'
+ *   exemplars are herded after the balanced stage (`selectExemplarsAfter: 'afterTask'`), from the fine-tuned network.
  * - Not done: EEIL's extra data augmentation (brightness, contrast, crop-mirror variants added to the training set)
  *   and its gradient noise (FACIL `--noise-grad`, off by default there); the trainer's standard augmentation is used.
  *
@@ -41,6 +41,7 @@ import { tf } from '../tf';
 import { crossEntropy, softTargetCE } from '../losses/index';
 import { Network } from '../models/index';
 import { resolveMethodConfig, weight } from '../train/method-config';
+import { shuffleInPlace } from '../train/rng';
 import { nonNegativeInt, positiveNumber, z } from '../schema';
 import { weightedKdTerm } from './shared/distillation-terms';
 import { columns, expandLinearHead } from './shared/heads';
@@ -103,14 +104,21 @@ function blockDistillation(student: tf.Tensor2D, teacher: tf.Tensor2D, blocks: [
 }
 
 /**
- * The class-balanced fine-tuning set: the updated memory, new-task classes as "new" samples and old classes as
- * replay. Exported for tests and notebooks.
+ * The class-balanced fine-tuning set: the old classes' exemplars (the memory before this task's selection) as
+ * replay, and per new class a random `perClass` of its training images (`newByClass`: class -> indices), perClass =
+ * the fewest exemplars any old class holds. Exported for tests and notebooks.
  */
-export function balancedSubset(memory: Map<number, Int32Array>, ctx: Pick<TaskContext, 'task' | 'oldClasses' | 'seenClasses'>): TrainingData {
-  return {
-    newIndices: memoryIndices(memory, ctx.task.start, ctx.seenClasses),
-    replayIndices: memoryIndices(memory, 0, ctx.oldClasses),
-  };
+export function balancedSubset(memory: Map<number, Int32Array>, newByClass: Map<number, Int32Array>, oldClasses: number,
+  random: () => number): TrainingData {
+  const sizes = [...memory.entries()].filter(([c]) => c < oldClasses).map(([, m]) => m.length);
+  const perClass = sizes.length ? Math.min(...sizes) : 0;
+  const picked: number[] = [];
+  for (const [, indices] of [...newByClass.entries()].sort(([a], [b]) => a - b)) {
+    const pool = Array.from(indices);
+    shuffleInPlace(pool, random);
+    picked.push(...pool.slice(0, perClass));
+  }
+  return { newIndices: Int32Array.from(picked), replayIndices: memoryIndices(memory, 0, oldClasses) };
 }
 
 export function createEeil(overrides: Partial<EeilConfig> = {}): Method<EeilConfig> {
@@ -151,6 +159,7 @@ export function createEeil(overrides: Partial<EeilConfig> = {}): Method<EeilConf
     config,
     kdTerms: ['kd', 'kdNew'],
     memory,
+    selectExemplarsAfter: 'afterTask',
     beforeTask(ctx) {
       expandLinearHead(ctx.net, ctx.seenClasses, name);
       recordTask(ctx);
@@ -159,8 +168,12 @@ export function createEeil(overrides: Partial<EeilConfig> = {}): Method<EeilConf
     async afterTask(ctx) {
       if (ctx.task.index === 0 || config.balancedEpochs === 0) return;
       if (!(ctx.net instanceof Network)) throw new Error('eeil: balanced fine-tuning needs a kdcl Network (to snapshot it as the new-class teacher)');
-      const data = balancedSubset(ctx.services.memory(), ctx);
-      if (data.newIndices.length === 0) throw new Error(`eeil: the memory holds no exemplar of task ${ctx.task.index}'s classes for balanced fine-tuning`);
+      const newIndices = ctx.services.taskIndices(ctx.task);
+      const labels = ctx.services.labels(newIndices);
+      const newByClass = new Map<number, Int32Array>();
+      for (let c = ctx.task.start; c < ctx.task.end; c++) newByClass.set(c, newIndices.filter((_, i) => labels[i] === c));
+      const data = balancedSubset(ctx.services.memory(), newByClass, ctx.oldClasses, ctx.services.random());
+      if (data.newIndices.length === 0) throw new Error(`eeil: the memory holds no exemplar of the old classes to size task ${ctx.task.index}'s balanced fine-tuning set`);
       const snapshot = ctx.net.clone(false);
       try {
         await ctx.services.trainLoop({

@@ -158,6 +158,12 @@ export interface Method<Config extends { kd: boolean } = { kd: boolean }> {
   readonly kdTerms: readonly string[];
   /** Exemplar memory policy, or null for exemplar-free methods. */
   readonly memory: MemoryPolicy | null;
+  /**
+   * When the trainer selects the new classes' exemplars: 'train' (default) right after the main stage, so
+   * afterTask sees the updated memory; 'afterTask' after it (EEIL: its balanced fine-tuning uses the old memory
+   * plus new data, and the exemplars are chosen from the fine-tuned network).
+   */
+  readonly selectExemplarsAfter?: 'train' | 'afterTask';
   /** The method's own training recipe, with its sources (absent: PyCIL's shared recipe, train/settings.ts). */
   readonly recipe?: TrainingRecipe;
   /** Adjusts the run's backbone before it is built (e.g. LUCIR drops the last ReLU); part of the run identity. */

@@ -188,15 +188,22 @@ class CilRun implements Run {
       if (this.training.resetOptimizerEachTask) mainOptimizer.dispose();
     }
 
-    if (this.method.memory) {
+    const selectExemplars = () => {
+      if (!this.method.memory) return;
       const newClasses = new Map<number, Int32Array>();
       for (let c = task.start; c < task.end; c++) newClasses.set(c, this.data.trainIndicesOfClasses(c, c + 1));
       this.memory.update(this.method.memory, newClasses, {
         features: (indices) => this.data.features(this.net, indices, this.training.evalBatchSize),
         random: createRandom(streamSeed(this.options.seed, 'memory', t)),
       });
+    };
+    if (this.method.selectExemplarsAfter === 'afterTask') {
+      await this.method.afterTask?.(ctx);
+      selectExemplars();
+    } else {
+      selectExemplars();
+      await this.method.afterTask?.(ctx);
     }
-    await this.method.afterTask?.(ctx);
     this.lastContext = ctx;
 
     const evaluation = this.evaluateAt(ctx);
