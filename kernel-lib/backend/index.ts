@@ -138,9 +138,10 @@ export function backendInfo(): BackendInfo {
 }
 
 /**
- * Arithmetic precision of the engine. 'bf16' is mixed precision on the native backend: convolutions read bf16
- * inputs and filters and write f32 (oneDNN accumulates in f32); master weights, batch norm, softmax, losses and
- * the optimiser stay f32. The fully connected layer stays f32 (under 1% of ResNet-32's FLOPs).
+ * Arithmetic precision of the engine. 'bf16' is mixed precision on the native backend: the convolutions' forward
+ * and input-gradient passes read bf16 inputs and filters and write f32 (oneDNN accumulates in f32); the filter
+ * gradient, master weights, batch norm, softmax, losses and the optimiser stay f32 (kernels.cc says why). The
+ * fully connected layer stays f32 (under 1% of ResNet-32's FLOPs).
  */
 const PRECISION_KEY = Symbol.for('kdcl.backend.precision');
 const precisionState = globalThis as Record<symbol, Precision | undefined>;

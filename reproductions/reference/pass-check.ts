@@ -75,35 +75,44 @@ const scenario = { initial: o.initial, increment: o.increment };
 await initBackend({ log: false });
 const sliced = await loadExperimentDataset('embedded', profile);
 const specs = EXPERIMENTS['main-comparison'].runs.filter((r) => r.scenario === 'b0-10');
-const results: { method: string; impl: string; seed: number; r: Result }[] = [];
+// Whole-run cost per side: wall time from building the run (kdcl) or starting the interpreter (PyTorch) to the
+// last evaluation, and the process's peak RSS (kdcl's process also holds the loaded dataset).
+const results: { method: string; impl: string; seed: number; r: Result; seconds: number; peakRssMiB: number }[] = [];
 let exported = false;
 for (const seed of o.seeds) {
   for (const method of o.methods) {
     const spec = specs.find((r) => r.method === method)!;
+    const started = Date.now();
     const run = await createRun({ ...runOptionsFor(spec, seed, profile, 'embedded', sliced), scenario, quiet: true });
     try {
+      let exportMs = 0;
       if (!exported) {
+        const t0 = Date.now();
         exportImages(run.state.dataset, o.out); // arrival-ordered labels: task t owns [start, end)
+        exportMs = Date.now() - t0; // the PyTorch side's input, not kdcl's cost
         exported = true;
       }
       const m = await run.runAll();
-      results.push({ method, impl: 'kdcl', seed, r: { matrix: m.accuracyMatrix.map((row) => row.map((x) => 100 * x)), last: 100 * m.last, aia: 100 * m.aia } });
+      results.push({ method, impl: 'kdcl', seed, r: { matrix: m.accuracyMatrix.map((row) => row.map((x) => 100 * x)), last: 100 * m.last, aia: 100 * m.aia },
+        seconds: (Date.now() - started - exportMs) / 1000, peakRssMiB: process.resourceUsage().maxRSS / 1024 });
     } finally {
       run.dispose();
     }
+    const pyStarted = Date.now();
     const py = await execa(PYTHON, [SCRIPT, '--data', o.out, '--seed', String(seed), '--method', method,
       '--initial', String(o.initial), '--increment', String(o.increment), '--init-epochs', String(o.initEpochs),
       '--epochs', String(o.epochs), '--batch', String(o.batch), '--width', String(o.width), '--blocks', String(o.blocks)]);
-    results.push({ method, impl: 'pytorch', seed, r: JSON.parse(py.stdout.trim().split('\n').at(-1)!) as Result });
+    const pyResult = JSON.parse(py.stdout.trim().split('\n').at(-1)!) as Result & { peakRssMiB: number };
+    results.push({ method, impl: 'pytorch', seed, r: pyResult, seconds: (Date.now() - pyStarted) / 1000, peakRssMiB: pyResult.peakRssMiB });
   }
 }
 const fmt = (x: number) => x.toFixed(0);
 console.log(`\n${o.classes} classes, ${o.trainPerClass} train / ${o.testPerClass} test per class, tasks ${o.initial} + ${o.increment}s, ` +
   `${o.initEpochs} + ${o.epochs} epochs, batch ${o.batch}, ResNet-32 width ${o.width} x ${o.blocks} block(s)\n`);
-console.log('| method | implementation | seed | accuracy matrix (%, row = after task t) | newest task after each task | last | AIA |');
-console.log('| --- | --- | ---: | --- | --- | ---: | ---: |');
-for (const { method, impl, seed, r } of results) {
+console.log('| method | implementation | seed | accuracy matrix (%, row = after task t) | newest task after each task | last | AIA | wall s | peak RSS MiB |');
+console.log('| --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: |');
+for (const { method, impl, seed, r, seconds, peakRssMiB } of results) {
   const rows = r.matrix.map((row) => row.map(fmt).join(' ')).join(' / ');
   const newest = r.matrix.map((row) => fmt(row.at(-1)!)).join(' ');
-  console.log(`| ${method} | ${impl} | ${seed} | ${rows} | ${newest} | ${r.last.toFixed(1)} | ${r.aia.toFixed(1)} |`);
+  console.log(`| ${method} | ${impl} | ${seed} | ${rows} | ${newest} | ${r.last.toFixed(1)} | ${r.aia.toFixed(1)} | ${seconds.toFixed(0)} | ${peakRssMiB.toFixed(0)} |`);
 }

@@ -15,6 +15,7 @@ Prints one JSON line: {"method", "seed", "matrix": [[task accuracies after task 
 import argparse
 import copy
 import json
+import resource
 import math
 
 import numpy as np
@@ -183,7 +184,8 @@ def main():
                 q.requires_grad_(False)
 
     accuracies = [sum(row[k] * (tasks[k][1] - tasks[k][0]) for k in range(len(row))) / tasks[len(row) - 1][1] for row in matrix]
-    print(json.dumps({'method': a.method, 'seed': a.seed, 'matrix': matrix, 'last': accuracies[-1], 'aia': sum(accuracies) / len(accuracies)}))
+    print(json.dumps({'method': a.method, 'seed': a.seed, 'matrix': matrix, 'last': accuracies[-1], 'aia': sum(accuracies) / len(accuracies),
+                      'peakRssMiB': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
 if __name__ == '__main__':

@@ -132,9 +132,11 @@ bool is_reference(const std::string& impl) { return impl.rfind("ref", 0) == 0; }
 std::atomic<bool> g_bf16{false};
 
 // Tries the layouts (and, in bf16, the precisions) from fastest to safest; the reference kernels only as a last
-// resort. A geometry with no optimized bf16 kernel (e.g. a 3-channel first layer) computes in f32.
+// resort. A geometry with no optimized bf16 kernel computes in f32. The filter gradient always computes in f32: its
+// bf16 kernel is no faster here (oneDNN 2.6 on AVX512-BF16, bench/README.md) once both inputs are converted, and
+// its rounding is the one that goes straight into the weights.
 ConvPrimitives* conv_primitives(ConvPass pass, const ConvGeom& g) {
-  const bool bf16 = g_bf16;
+  const bool bf16 = g_bf16 && pass != ConvPass::BackwardWeights;
   std::vector<int> key{static_cast<int>(pass), g.n, g.ih, g.iw, g.ic, g.oh, g.ow, g.oc, g.kh, g.kw,
                        g.sh, g.sw, g.pt, g.pl, g.pb, g.pr, g.dh, g.dw, bf16 ? 1 : 0};
   auto found = g_conv_cache.find(key);

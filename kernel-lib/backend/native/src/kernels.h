@@ -11,7 +11,8 @@ int set_threads(int threads);
 int threads();
 std::string onednn_version();
 std::string cpu_isa();
-// Mixed precision for convolutions: bf16 inputs, f32 outputs and accumulation. Throws std::runtime_error naming
+// Mixed precision for convolutions: bf16 inputs, f32 outputs and accumulation (forward and input gradient; the
+// filter gradient stays f32). Throws std::runtime_error naming
 // the ISA when oneDNN cannot run bf16 kernels on this CPU (never a silent f32 run).
 bool bf16_supported();
 void set_bf16(bool on);
