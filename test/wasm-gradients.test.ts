@@ -10,6 +10,7 @@ import { batchNormTrain } from '../kernel-lib/backend/ops';
 import { WASM_TRAINING_KERNELS, registerWasmGradients, wasmGradientsRegistered } from '../kernel-lib/backend/wasm-gradients';
 import { CosineHead, LinearHead, createNetwork } from '../kernel-lib/models/index';
 import * as losses from '../kernel-lib/losses/index';
+import { relativeError } from './helpers/relative-error';
 
 const TOLERANCE = 1e-4;
 let worst = 0;
@@ -24,17 +25,6 @@ afterAll(() => {
 
 type BackendName = 'cpu' | 'wasm';
 
-/** max |a - b| / max |b| (b is the cpu reference). */
-function relativeError(a: Float32Array | Int32Array, b: Float32Array | Int32Array): number {
-  expect(a.length).toBe(b.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return scale === 0 ? diff : diff / scale;
-}
 
 function expectClose(actual: Float32Array | Int32Array, reference: Float32Array | Int32Array, what: string): void {
   const err = relativeError(actual, reference);

@@ -24,16 +24,7 @@ export interface Fixture {
 export const fixture = JSON.parse(fs.readFileSync(path.join(__dirname, '../fixtures/torch-resnet-gradients.json'), 'utf8')) as Fixture;
 
 
-export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  expect(actual.length).toBe(expected.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i] - expected[i]));
-    scale = Math.max(scale, Math.abs(expected[i]));
-  }
-  return scale === 0 ? diff : diff / scale;
-}
+export { relativeError } from './relative-error';
 
 export function networkWithFixtureWeights(): Network {
   const backbone = createBackbone(fixture.backbone, 1);
