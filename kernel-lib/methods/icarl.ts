@@ -2,16 +2,20 @@
  * iCaRL (Rebuffi et al., CVPR 2017): herding exemplar memory, sigmoid binary cross-entropy for both
  * classification and distillation, and the nearest-mean-of-exemplars (NME) classifier.
  *
- * Loss (paper Alg. 3; the original code srebuffi/iCaRL main_resnet_tf.py: one sigmoid cross-entropy, mean over the
- * batch x classes matrix, kernel-lib/losses bceWithLogits + icarlTargets): over the C = seen classes' logits,
- *   targets  t[:, :K] = sigmoid(old model's logits)   (distillation, K = old classes)
+ * Loss (paper Alg. 3; the original code, srebuffi/iCaRL main_cifar_100_theano.py and main_resnet_tf.py: one sigmoid
+ * cross-entropy over the network's 100 output units from the first task on, the not-yet-seen classes with target 0,
+ * mean over the batch x 100 matrix; kernel-lib/losses bceWithLogits + icarlTargets): with T = the scenario's whole
+ * class count, C = seen classes, K = old classes,
+ *   targets  t[:, :K] = sigmoid(old model's logits)   (distillation)
  *            t[:, K:] = onehot(y)[:, K:]              (classification of the new classes)
- *   L = 1/(N C) sum_{i,c} BCE(z_ic, t_ic)
+ *   L = 1/(N T) sum_{i, c < C} BCE(z_ic, t_ic)
  * split exactly into its two column blocks so that the KD part is a term of its own:
- *   cls = (C - K)/C * BCE_mean(z[:, K:], onehot[:, K:])    kd = K/C * BCE_mean(z[:, :K], sigmoid(t_old))
- * (cls + kd is the original loss to rounding; PyCIL models/icarl.py at commit 04d2e8a computes the same
- * binary_cross_entropy_with_logits with sigmoid(old logits) as the old-class targets). New-task samples and replayed
- * exemplars are treated alike. (FACIL's icarl.py instead uses softmax CE for classification and a per-class BCE sum
+ *   cls = (C - K)/T * BCE_mean(z[:, K:], onehot[:, K:])    kd = K/T * BCE_mean(z[:, :K], sigmoid(t_old))
+ * The mean is over T, not C, because the original's is: its lr 2.0 is tuned to that scale, and a mean over the
+ * C = 10 classes of the first task makes every gradient 10x larger (measured at the standard profile: the first task
+ * diverged to 12% and no later task learnt anything). kdcl's head grows per task, so the future classes' columns
+ * (target 0: they only push not-yet-seen units down) are not materialised; their share of the mean is kept.
+ * New-task samples and replayed exemplars are treated alike. (FACIL's icarl.py instead uses softmax CE for classification and a per-class BCE sum
  * for distillation; later PyCIL versions use CE + KD.)
  *
  * Memory (trainer, per `memory`): herding on L2-normalised features (paper Alg. 4), fixed total K = 2000 by
@@ -29,7 +33,7 @@
  *
  * KD removal (`kd: false`): the KD is not a separable term in the original (it lives in the targets). With KD off
  * the old classes' targets become the one-hot ground truth: 'kd' is exactly 0 and a term 'clsOld' =
- * K/C * BCE_mean(z[:, :K], onehot[:, :K]) takes its place (it is exactly 0 with KD on); 'cls' is unchanged. So
+ * K/T * BCE_mean(z[:, :K], onehot[:, :K]) takes its place (it is exactly 0 with KD on); 'cls' is unchanged. So
  * iCaRL without KD is sigmoid-BCE training with replay over all seen classes, still evaluated with NME.
  */
 import { tf } from '../tf';
@@ -73,11 +77,12 @@ export function icarlClassMeans(state: Record<string, unknown>): FeatureMatrix |
 export function icarlLossTerms(step: StepContext): { cls: tf.Scalar; clsOld: tf.Scalar; kd: tf.Scalar } {
   const seen = step.seenClasses;
   const old = step.oldClasses;
+  const total = step.totalClasses;
   const logits = columns(step.student().logits, 0, seen);
   const distil = step.kd && step.teacher !== null && old > 0;
   const targets = icarlTargets(step.batch.y, distil ? step.teacherOut().logits : null, seen);
   const block = (start: number, end: number) =>
-    tf.tidy(() => tf.mul(bceWithLogits(columns(logits, start, end), columns(targets, start, end)), (end - start) / seen) as tf.Scalar);
+    tf.tidy(() => tf.mul(bceWithLogits(columns(logits, start, end), columns(targets, start, end)), (end - start) / total) as tf.Scalar);
   const hasOld = step.teacher !== null && old > 0;
   return {
     cls: block(old, seen),
