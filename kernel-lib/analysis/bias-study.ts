@@ -41,8 +41,6 @@ export interface BiasStudySettings {
    * memoryPerClass / 20 for every method: per-class budgets and totals alike). At most 20.
    */
   memoryPerClass: number;
-  /** BiC's stage-2 epochs (its validation split is a few images per class, so an epoch is one or two steps). */
-  bicBiasEpochs: number;
   seed: number;
 }
 
@@ -61,7 +59,6 @@ export const BIAS_STUDY_PRESETS: Record<'ci' | 'smoke', BiasStudySettings> = {
     epochs: 1,
     batchSize: 32,
     memoryPerClass: 10,
-    bicBiasEpochs: 5,
     seed: 1993,
   },
   smoke: {
@@ -76,7 +73,6 @@ export const BIAS_STUDY_PRESETS: Record<'ci' | 'smoke', BiasStudySettings> = {
     epochs: 6,
     batchSize: 32,
     memoryPerClass: 10,
-    bicBiasEpochs: 40,
     seed: 1993,
   },
 };
@@ -146,11 +142,11 @@ function studyProfile(s: BiasStudySettings): Profile {
     seeds: [s.seed],
     // The profiles' budgets are the survey's (20 per class, 2000 for 100 classes): scale both to memoryPerClass.
     memoryScale: s.memoryPerClass / 20,
-    methodOverrides: { ...base.methodOverrides, bic: { ...base.methodOverrides.bic, biasEpochs: s.bicBiasEpochs } },
   };
 }
 
-const CACHE_VERSION = 'kdcl-bias-study-1';
+// 2: BiC's stage 2 runs its full 200 epochs on cached logits.
+const CACHE_VERSION = 'kdcl-bias-study-2';
 
 function cacheKey(settings: BiasStudySettings, model: StudyModel): string {
   const identity = JSON.stringify({ v: CACHE_VERSION, settings, method: model.method, config: model.config ?? {} });
