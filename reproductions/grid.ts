@@ -9,7 +9,7 @@
  *                        [--retire-other-specs]   move results of another spec (an older version) to runs/retired/
  *   npm run grid -- slurm <grid> [--partition P] [--time T] [--cpus C] [--mem M] [--max-parallel K] [--out FILE]
  *   npm run grid -- k8s <grid> --image IMAGE [--claim PVC] [--max-parallel K] [--out FILE]
- *   npm run grid -- status <grid>
+ *   npm run grid -- status <grid> [--markdown]     --markdown: the finished rows as a table (time, AIA, last, newest task)
  *   npm run grid -- merge <grid>
  */
 import fs from 'node:fs';
@@ -43,7 +43,7 @@ const USAGE = fs.readFileSync(new URL(import.meta.url), 'utf8').split('*/')[0].s
 type Flags = Record<string, string | true>;
 const VALUE_FLAGS = ['profile', 'dataset', 'seeds', 'threads', 'precision', 'methods', 'scenarios', 'store', 'data-dir', 'out', 'row', 'rows', 'jobs',
   'partition', 'time', 'cpus', 'mem', 'max-parallel', 'image', 'claim', 'node', 'repo', 'retries'];
-const BOOLEAN_FLAGS = ['help', 'progress', 'retire-other-specs'];
+const BOOLEAN_FLAGS = ['help', 'progress', 'retire-other-specs', 'markdown'];
 
 function parse(argv: string[]): { positional: string[]; flags: Flags } {
   const positional: string[] = [];
@@ -192,6 +192,10 @@ function status(positional: string[], f: Flags): void {
   if (!file) throw new Error('status: give the grid file');
   const grid = readGrid(file);
   const rows = gridStatus(grid, str(f, 'store'));
+  if (f.markdown) {
+    console.log(finishedRowsTable(rows));
+    return;
+  }
   const counts: Record<string, number> = {};
   for (const { row, status: s } of rows) {
     counts[s.state] = (counts[s.state] ?? 0) + 1;
@@ -204,6 +208,23 @@ function status(positional: string[], f: Flags): void {
     console.log(`${String(row.index).padStart(4)}  ${s.state.padEnd(10)} ${row.name.padEnd(34)} ${detail}`);
   }
   console.log(`\n${grid.rows.length} rows: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ')}`);
+}
+
+/**
+ * The finished rows as a markdown table: wall time (first task's beside it), AIA, last, and the newest task's
+ * accuracy after each task (the diagonal of the accuracy matrix: whether each new task was learnt).
+ */
+function finishedRowsTable(rows: ReturnType<typeof gridStatus>): string {
+  const lines = ['| row | wall time | AIA | last | newest-task accuracy after each task (%) |', '| --- | --- | ---: | ---: | --- |'];
+  for (const { status: s } of rows) {
+    if (s.state !== 'done') continue;
+    const r = s.result;
+    const first = r.taskSeconds?.[0];
+    const newest = (r.accuracyMatrix ?? []).map((row, t) => Math.round(100 * row[t]));
+    lines.push(`| ${r.method} ${r.scenario}, seed ${r.seed} | ${r.seconds.toFixed(0)} s${first !== undefined ? ` (${first.toFixed(0)} s first task)` : ''} | ` +
+      `${(100 * (r.aia ?? NaN)).toFixed(2)} | ${(100 * (r.last ?? NaN)).toFixed(2)} | ${newest.join(' ')} |`);
+  }
+  return lines.join('\n');
 }
 
 async function merge(positional: string[], f: Flags): Promise<void> {

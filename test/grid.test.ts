@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   RESULTS_VERSION,
   gridStatus,
+  rowId,
   kubernetesJob,
   mergeGrid,
   readGrid,
@@ -129,6 +130,29 @@ describe('faults', () => {
     const ran = await runRow(planned, 3, { say: () => {}, retireOtherSpec: true });
     expect(ran.status).toBe('done');
     expect(fs.readFileSync(path.join(store, 'runs', 'retired', `${row.name}.ffffffffffffffff.json`), 'utf8')).toBe(foreign);
+  });
+
+  it('ids hash the row\'s own method overrides only; a result stored under the whole-profile id is the row\'s, and takes its id', { timeout: 120_000 }, async () => {
+    // Another method's overrides are not in a row's spec, so changing them leaves this row's id (and result) alone.
+    for (const row of planned.rows) expect(Object.keys(row.spec.profile.methodOverrides)).toEqual(row.spec.run.method in row.spec.profile.methodOverrides ? [row.spec.run.method] : []);
+    const index = 1;
+    const row = planned.rows[index];
+    const file = path.join(store, 'runs', `${row.name}.json`);
+    const result = JSON.parse(fs.readFileSync(file, 'utf8'));
+    // The same run as recorded before the reduction: the whole profile in its spec, the id hashed from that.
+    const wholeSpec = { ...row.spec, profile: { ...row.spec.profile, methodOverrides: { ...row.spec.profile.methodOverrides, bic: { biasEpochs: 1 } }, excludeMethods: ['joint'] } };
+    const earlierId = rowId(wholeSpec as never, RESULTS_VERSION, row.methodVersion);
+    fs.writeFileSync(file, JSON.stringify({ ...result, row: { ...result.row, id: earlierId, spec: wholeSpec } }));
+    expect(gridStatus(planned)[index].status.state).toBe('done');
+    const lines: string[] = [];
+    expect((await runRow(planned, index, { say: (l) => lines.push(l) })).status).toBe('done-earlier');
+    expect(lines.join('\n')).toContain(`under the earlier row id ${earlierId}`);
+    expect(JSON.parse(fs.readFileSync(file, 'utf8')).row).toMatchObject({ id: row.id, index, spec: row.spec });
+    // Not under another method results version: that is another spec, refused as before.
+    const otherVersion = rowId(wholeSpec as never, RESULTS_VERSION, row.methodVersion + 1);
+    fs.writeFileSync(file, JSON.stringify({ ...result, row: { ...result.row, id: otherVersion, spec: wholeSpec } }));
+    expect(gridStatus(planned)[index].status.state).toBe('other-spec');
+    fs.writeFileSync(file, JSON.stringify(result));
   });
 
   it('lets one of two workers run a row: the other skips it; a stale lock of a dead worker is taken over', { timeout: 120_000 }, async () => {

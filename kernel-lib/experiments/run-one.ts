@@ -44,7 +44,8 @@ export function runFiles(outDir: string, runName: string) {
   };
 }
 
-function writeJson(file: string, value: unknown): void {
+/** Writes a result file atomically. */
+export function writeJson(file: string, value: unknown): void {
   writeFileAtomic(file, new TextEncoder().encode(JSON.stringify(value, null, 1)));
 }
 

@@ -32,6 +32,10 @@ export const METHOD_RESULTS_VERSIONS: Readonly<Record<string, number>> = {
   lwm: 2,
   // 2: the balanced fine-tuning set is the old exemplars plus a random new subset; new exemplars selected after it.
   eeil: 2,
+  // 2: the BCE is a mean over the scenario's whole class count, as the original's 100 output units (icarl.ts).
+  icarl: 2,
+  // 2: stage 2 runs its full 200 epochs on cached, un-augmented held-out logits (bic.ts).
+  bic: 2,
 };
 
 export function methodResultsVersion(method: string): number {
@@ -108,6 +112,31 @@ export function rowId(spec: RowSpec, resultsVersion = RESULTS_VERSION, methodVer
   return sha256Hex(canonicalJson({ resultsVersion, methodVersion, spec })).slice(0, 16);
 }
 
+/**
+ * The profile as one method's rows record it: the method overrides of that method only, no exclusion list. A row's
+ * id hashes its spec, so a change to another method's overrides (or to which methods a profile leaves out) does not
+ * change the ids, and the finished results, of this method's rows.
+ */
+export function profileForMethod(profile: Profile, method: string): Profile {
+  const own = profile.methodOverrides[method];
+  return { ...profile, methodOverrides: own ? { [method]: own } : {}, excludeMethods: [] };
+}
+
+/**
+ * Whether a stored result whose row id is not `row`'s is nevertheless `row`'s run: the same results version and
+ * method results version, and the same spec once its profile is reduced as profileForMethod does. Results written
+ * before that reduction (their rows hashed the whole profile) are recognised this way. The method results version
+ * is not in a result file: it is recovered as the one under which the recorded spec hashes to the recorded id.
+ */
+export function sameRunUnderEarlierId(stored: { id?: string; resultsVersion?: number; spec?: unknown } | undefined, row: GridRow, resultsVersion: number): boolean {
+  if (!stored?.id || stored.resultsVersion !== resultsVersion || !stored.spec) return false;
+  const spec = stored.spec as RowSpec;
+  if (!spec.profile || !spec.run) return false;
+  const version = Array.from({ length: 20 }, (_, v) => v + 1).find((v) => rowId(spec, resultsVersion, v) === stored.id);
+  if (version !== row.methodVersion) return false;
+  return canonicalJson({ ...spec, profile: profileForMethod(spec.profile, spec.run.method) }) === canonicalJson(row.spec);
+}
+
 export function rowName(run: Pick<RunSpec, 'id'>, seed: number): string {
   return `${run.id}_s${seed}`;
 }
@@ -150,7 +179,7 @@ export function planGrid(o: PlanOptions): GridFile {
   const rows: GridRow[] = [];
   for (const run of specs) {
     for (const seed of seeds) {
-      const spec: RowSpec = { experiment: experiment.name, profile, dataset, run, seed, engine: o.engine };
+      const spec: RowSpec = { experiment: experiment.name, profile: profileForMethod(profile, run.method), dataset, run, seed, engine: o.engine };
       rows.push({ index: rows.length, id: rowId(spec), methodVersion: methodResultsVersion(run.method), name: rowName(run, seed), spec });
     }
   }
@@ -241,5 +270,5 @@ function currentSpec(spec: RowSpec, where: string): RowSpec {
     throw new GridFileError(`${where}: ${(err as Error).message}`);
   }
   if (!run) throw new GridFileError(`${where}: field 'spec.run.id' names run '${spec.run.id}', which experiment '${spec.experiment}' does not have`);
-  return { ...spec, experiment: spec.experiment as ExperimentName, profile, dataset: spec.dataset as DatasetName, run };
+  return { ...spec, experiment: spec.experiment as ExperimentName, profile: profileForMethod(profile, run.method), dataset: spec.dataset as DatasetName, run };
 }

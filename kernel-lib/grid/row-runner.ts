@@ -10,10 +10,10 @@ import { backendInfo, initBackend, setPrecision } from '../backend/index';
 import type { ImageDataset } from '../data/types';
 import { loadExperimentDataset, type DatasetLoader } from '../experiments/dataset';
 import type { RunProvenance, RunResult } from '../experiments/results';
-import { runFiles, runOne } from '../experiments/run-one';
+import { runFiles, runOne, writeJson } from '../experiments/run-one';
 import { engineIdentity } from '../train/config';
 import { firstDifference } from './differences';
-import { resolveStore, type GridFile, type GridRow } from './grid-file';
+import { resolveStore, sameRunUnderEarlierId, type GridFile, type GridRow } from './grid-file';
 import { gitCommit, hostName, treeDirty } from './provenance';
 
 export class RowConflictError extends Error {
@@ -32,11 +32,12 @@ export type RowOutcome =
 /** What the store holds for a row: nothing, its result, another plan's result, or an unreadable file. */
 export type StoredRow =
   | { kind: 'absent' }
-  | { kind: 'result'; result: RunResult }
+  | { kind: 'result'; result: RunResult; earlierId?: string }
   | { kind: 'other-spec'; result: RunResult }
   | { kind: 'corrupt'; reason: string };
 
-export function storedRow(storeDir: string, row: GridRow): StoredRow {
+/** `resultsVersion`: the grid's; with it, a result of the same run under an earlier row id counts as the row's. */
+export function storedRow(storeDir: string, row: GridRow, resultsVersion?: number): StoredRow {
   const file = runFiles(storeDir, row.name).result;
   if (!fs.existsSync(file)) return { kind: 'absent' };
   let result: RunResult;
@@ -48,8 +49,9 @@ export function storedRow(storeDir: string, row: GridRow): StoredRow {
   } catch (err) {
     return { kind: 'corrupt', reason: `${file}: ${(err as Error).message}` };
   }
-  if (result.row?.id !== row.id) return { kind: 'other-spec', result };
-  return { kind: 'result', result };
+  if (result.row?.id === row.id) return { kind: 'result', result };
+  if (resultsVersion !== undefined && sameRunUnderEarlierId(result.row, row, resultsVersion)) return { kind: 'result', result, earlierId: result.row!.id };
+  return { kind: 'other-spec', result };
 }
 
 export interface RunRowOptions {
@@ -104,7 +106,12 @@ export async function runRow(grid: GridFile, index: number, options: RunRowOptio
   if (!row) throw new RangeError(`row ${index} does not exist: the grid has ${grid.rows.length} rows (0-${grid.rows.length - 1})`);
   const storeDir = resolveStore(options.store ?? grid.store);
   const say = options.say ?? ((line: string) => console.log(line));
-  const stored = storedRow(storeDir, row);
+  const stored = storedRow(storeDir, row, grid.resultsVersion);
+  if (stored.kind === 'result' && stored.earlierId) {
+    // The same run under the earlier id rule: the file takes this row's id and spec (nothing else changes).
+    writeJson(runFiles(storeDir, row.name).result, { ...stored.result, row: { ...stored.result.row!, id: row.id, index, spec: row.spec as unknown as Record<string, unknown> } });
+    say(`[row ${index}] ${row.name}: the stored result is this run under the earlier row id ${stored.earlierId}; it now carries row id ${row.id}`);
+  }
   if (stored.kind === 'result' && stored.result.status === 'done') return { status: 'done-earlier' };
   if (stored.kind === 'other-spec' && options.retireOtherSpec) {
     say(`[row ${index}] ${row.name}: the stored result of another spec (row id ${stored.result.row?.id ?? 'none'}) moved to ${retireStoredResult(storeDir, row, stored.result.row?.id)}`);

@@ -56,7 +56,7 @@ function liveLock(checkpoints: string): LockOwner | null {
 export function rowStatus(grid: GridFile, row: GridRow, store?: string): RowState {
   const storeDir = resolveStore(store ?? grid.store);
   const files = runFiles(storeDir, row.name);
-  const stored = storedRow(storeDir, row);
+  const stored = storedRow(storeDir, row, grid.resultsVersion);
   if (stored.kind === 'result' && stored.result.status === 'done') return { state: 'done', result: stored.result };
   if (stored.kind === 'corrupt') return { state: 'corrupt', detail: stored.reason };
   if (stored.kind === 'other-spec') {
