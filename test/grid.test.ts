@@ -186,6 +186,27 @@ describe('faults', () => {
     expect(cli.all).toMatch(/1\s+corrupt\s+lwf_b0-10_s7/);
     fs.writeFileSync(file, text);
   });
+
+  it('fails on checkpoints of another config, naming it; with --retire-other-specs moves them aside and runs the row', { timeout: 120_000 }, async () => {
+    // Row 5's checkpoint folder holds row 4's last checkpoint (another seed: another config), and row 5 has no result.
+    const [from, to] = [planned.rows[4], planned.rows[5]];
+    const runFile = path.join(store, 'runs', `${to.name}.json`);
+    if (fs.existsSync(runFile)) fs.rmSync(runFile);
+    const ckptDir = (name: string) => path.join(store, 'checkpoints', name);
+    if (!fs.existsSync(ckptDir(from.name))) expect((await runRow(planned, 4, { say: () => {} })).status).toMatch(/done/);
+    fs.rmSync(ckptDir(to.name), { recursive: true, force: true });
+    fs.cpSync(ckptDir(from.name), ckptDir(to.name), { recursive: true });
+    const copied = fs.readdirSync(ckptDir(to.name)).filter((f) => f.endsWith('.kdcl'));
+    expect(copied.length).toBeGreaterThan(0);
+    const failed = await runRow(planned, 5, { say: () => {} });
+    expect(failed.status).toBe('failed');
+    expect(JSON.stringify(failed)).toMatch(/different config .*differing: seed/);
+    const lines: string[] = [];
+    expect((await runRow(planned, 5, { say: (l) => lines.push(l), retireOtherSpec: true })).status).toBe('done');
+    expect(lines.join('\n')).toMatch(/are another config's \(hash [0-9a-f]{12}\): moved to .*checkpoints[\/\\]retired/);
+    const retired = fs.readdirSync(path.join(store, 'checkpoints', 'retired')).filter((d) => d.startsWith(`${to.name}.`));
+    expect(fs.readdirSync(path.join(store, 'checkpoints', 'retired', retired[0])).filter((f) => f.endsWith('.kdcl'))).toEqual(copied);
+  });
 });
 
 describe('Kubernetes Indexed Job', () => {

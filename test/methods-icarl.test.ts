@@ -8,6 +8,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { tf } from '../kernel-lib/tf';
 import { initBackend } from '../kernel-lib/backend/index';
 import { createMethod } from '../kernel-lib/methods/registry';
+import { methodResultsVersion } from '../kernel-lib/methods/results-versions';
+import { planRun } from '../kernel-lib/train/plan';
 import { createIcarl, icarlClassMeans, type IcarlConfig } from '../kernel-lib/methods/icarl';
 import { bceWithLogits, icarlTargets } from '../kernel-lib/losses/index';
 import type { ImageDataset, ImageSplit } from '../kernel-lib/data/types';
@@ -132,5 +134,16 @@ describe('iCaRL', () => {
       net.dispose();
       teacher.dispose();
     }
+  });
+});
+
+describe('method results versions in a run identity', () => {
+  it('records a version above 1 (iCaRL\'s fixed loss scale), so an earlier version\'s checkpoint is another config; version-1 methods are unchanged', () => {
+    expect(methodResultsVersion('icarl')).toBeGreaterThan(1);
+    expect(methodResultsVersion('finetune')).toBe(1);
+    const icarl = planRun(runOptions(dataset, createIcarl()));
+    expect((icarl.identity.method as Record<string, unknown>).resultsVersion).toBe(methodResultsVersion('icarl'));
+    const finetune = planRun(runOptions(dataset, createMethod('finetune')));
+    expect(Object.keys(finetune.identity.method as object).sort()).toEqual(['config', 'name']);
   });
 });

@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Precision } from '../backend/index';
 import type { ImageDataset } from '../data/types';
-import { writeFileAtomic } from '../train/checkpoint';
+import { listCheckpoints, readCheckpointFile, writeFileAtomic } from '../train/checkpoint';
+import { disposeTensorsIn } from '../train/optimizer-carry';
 import { createRunFromPlan, planRun, RunLockedError, type ProgressEvent, type Run } from '../train/index';
 import type { RunSpec } from './experiments';
 import type { DatasetName, Profile } from './profiles';
@@ -32,6 +33,11 @@ export interface RunOneOptions {
   annotate?: (result: RunResult) => RunResult;
   /** The engine's precision (default: KDCL_PRECISION, else fp32); part of the run's identity. */
   precision?: Precision;
+  /**
+   * Checkpoints in the run's folder written by another config (an earlier version of the run) are moved to
+   * checkpoints/retired/ and the run starts afresh, instead of failing. Nothing is deleted.
+   */
+  retireOtherCheckpoints?: boolean;
 }
 
 export type RunOutcome = { kind: 'result'; result: RunResult } | { kind: 'skipped'; reason: string };
@@ -42,6 +48,20 @@ export function runFiles(outDir: string, runName: string) {
     failure: path.join(outDir, 'runs', `${runName}.failed.json`),
     checkpoints: path.join(outDir, 'checkpoints', runName),
   };
+}
+
+/** Moves a run folder's checkpoints aside when the newest was written by another config (see RunOneOptions). */
+function retireOtherCheckpoints(dir: string, hash: string, say: (line: string) => void): void {
+  const newest = listCheckpoints(dir).at(-1);
+  if (!newest) return;
+  const ckpt = readCheckpointFile(newest.file);
+  disposeTensorsIn(ckpt);
+  if (ckpt.configHash === hash) return;
+  const to = path.join(path.dirname(dir), 'retired', `${path.basename(dir)}.${String(ckpt.configHash).slice(0, 12)}`);
+  fs.mkdirSync(path.dirname(to), { recursive: true });
+  fs.rmSync(to, { recursive: true, force: true });
+  fs.renameSync(dir, to);
+  say(`    the checkpoints in ${dir} are another config's (hash ${String(ckpt.configHash).slice(0, 12)}): moved to ${to}`);
 }
 
 /** Writes a result file atomically. */
@@ -87,6 +107,7 @@ export async function runOne(o: RunOneOptions): Promise<RunOutcome> {
       o.onStart?.({ resumedTasks: tasks, tasks, finishedEarlier: true });
       return { kind: 'result', result: { ...finished, resumedTasks: tasks } };
     }
+    if (o.retireOtherCheckpoints) retireOtherCheckpoints(files.checkpoints, plan.hash, o.say);
     run = await createRunFromPlan(plan);
     const tasks = run.state.tasks.length;
     const resumedTasks = run.state.completedTasks;

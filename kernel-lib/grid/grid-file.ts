@@ -16,6 +16,7 @@ import { repoRoot } from '../paths';
 import { describeIssues, z } from '../schema';
 import { canonicalJson, sha256Hex, writeFileAtomic } from '../train/checkpoint';
 import { firstDifference } from './differences';
+import { methodResultsVersion } from '../methods/results-versions';
 
 /**
  * Bump this with any change to kdcl that alters a run's numbers (a loss, a default, the trainer, a kernel's
@@ -23,24 +24,7 @@ import { firstDifference } from './differences';
  */
 export const RESULTS_VERSION = 1;
 
-/**
- * Per-method results versions, on top of RESULTS_VERSION: a change to one method's numbers (a fix in eeil.ts) bumps
- * that method's entry, so only its rows run again. Methods not listed are at version 1.
- */
-export const METHOD_RESULTS_VERSIONS: Readonly<Record<string, number>> = {
-  // 2: the attention term without gradient by default (FACIL), both maps under the batch statistics (lwm.ts).
-  lwm: 2,
-  // 2: the balanced fine-tuning set is the old exemplars plus a random new subset; new exemplars selected after it.
-  eeil: 2,
-  // 2: the BCE is a mean over the scenario's whole class count, as the original's 100 output units (icarl.ts).
-  icarl: 2,
-  // 2: stage 2 runs its full 200 epochs on cached, un-augmented held-out logits (bic.ts).
-  bic: 2,
-};
-
-export function methodResultsVersion(method: string): number {
-  return METHOD_RESULTS_VERSIONS[method] ?? 1;
-}
+export { METHOD_RESULTS_VERSIONS, methodResultsVersion } from '../methods/results-versions';
 
 /** The engine a row must run on: results depend on each field (engineIdentity in train/config.ts). */
 const engineSchema = z.strictObject({

@@ -64,8 +64,8 @@ export interface RunRowOptions {
   loader?: DatasetLoader;
   preloaded?: ImageDataset;
   /**
-   * Move a stored result of another spec (e.g. of a method whose results version was bumped) to runs/retired/ and
-   * run the row, instead of refusing. Nothing is deleted.
+   * Move a stored result of another spec (e.g. of a method whose results version was bumped) to runs/retired/, and
+   * checkpoints of another config to checkpoints/retired/, and run the row, instead of refusing. Nothing is deleted.
    */
   retireOtherSpec?: boolean;
 }
@@ -140,6 +140,7 @@ export async function runRow(grid: GridFile, index: number, options: RunRowOptio
     dataset,
     precision: spec.engine.precision,
     outDir: storeDir,
+    retireOtherCheckpoints: options.retireOtherSpec ?? false,
     trainerProgress: options.progress ?? false,
     say,
     onStart: ({ resumedTasks, tasks }) => say(`[row ${index}] ${row.name}${resumedTasks ? ` resumed: ${resumedTasks}/${tasks} tasks done` : ''}`),

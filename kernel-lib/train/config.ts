@@ -8,6 +8,7 @@ import type { ImageDataset } from '../data/types';
 import type { ClassOrderName } from '../data/class-orders';
 import type { ScenarioSpec } from '../data/scenario';
 import type { Method } from '../methods/types';
+import { methodResultsVersion } from '../methods/results-versions';
 import { backboneSpecSchema } from '../models/resnet';
 import { nonNegativeInt, positiveInt, z } from '../schema';
 import { canonicalJson, sha256Hex } from './checkpoint';
@@ -161,7 +162,9 @@ export function runIdentity(
     dataset: datasetFingerprint(options.dataset),
     scenario,
     classOrder: order,
-    method: { name: method.name, config: method.config },
+    // A method's results version above 1 (methods/results-versions.ts): a fix that changes its numbers without
+    // changing its config still makes its earlier checkpoints and results another run's.
+    method: { name: method.name, config: method.config, ...(methodResultsVersion(method.name) > 1 ? { resultsVersion: methodResultsVersion(method.name) } : {}) },
     backbone: options.backbone,
     seed: options.seed,
     training: trainingFields,
