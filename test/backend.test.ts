@@ -113,15 +113,50 @@ describe('initBackend: forcing a backend', () => {
     expect(info.name).toBe('wasm');
   });
 
-  it('wasm loads with its version, one thread and the training kernels registered', async () => {
+  it('wasm loads with its version, every core (the threaded SIMD build) and the training kernels registered', async () => {
     const { initBackend } = await freshBackendModule();
     const info = await initBackend({ backend: 'wasm', log: false });
     const wasmPackage = require('@tensorflow/tfjs-backend-wasm/package.json') as { version: string };
-    expect(info).toMatchObject({ name: 'wasm', tfBackend: 'wasm', version: wasmPackage.version, threads: 1 });
+    const cores = Number(process.env.KDCL_THREADS) || os.availableParallelism();
+    expect(info).toMatchObject({ name: 'wasm', tfBackend: 'wasm', version: wasmPackage.version, threads: Math.min(cores, 8) });
+    expect(info.details?.build).toBe(cores > 1 ? 'threaded-simd' : 'simd');
     expect(tf.getBackend()).toBe('wasm');
     const { wasmGradientsRegistered } = await import('../kernel-lib/backend/wasm-gradients');
     expect(wasmGradientsRegistered()).toBe(true);
   });
+
+  it('wasm with 2 threads computes what the 1-thread build computes (a conv, its gradients, a matmul), and the process ends', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kdcl-wasm-threads-'));
+    try {
+      const script = path.join(dir, 'script.mts');
+      fs.writeFileSync(script, [
+        `import { initBackend } from ${JSON.stringify(path.resolve('kernel-lib/backend/index.ts'))};`,
+        `import { tf } from ${JSON.stringify(path.resolve('kernel-lib/tf.ts'))};`,
+        `const info = await initBackend({ log: false });`,
+        `const x = tf.randomNormal([8, 16, 16, 8], 0, 1, 'float32', 1);`,
+        `const w = tf.randomNormal([3, 3, 8, 16], 0, 1, 'float32', 2);`,
+        `const m = tf.randomNormal([64, 96], 0, 1, 'float32', 3);`,
+        `const f = (a, b) => tf.sum(tf.square(tf.conv2d(a, b, 1, 'same')));`,
+        `const [dx, dw] = tf.grads(f)([x, w]);`,
+        `const out = { threads: info.threads, build: info.details.build, y: Array.from(tf.conv2d(x, w, 1, 'same').dataSync()),`,
+        `  dx: Array.from(dx.dataSync()), dw: Array.from(dw.dataSync()), mm: Array.from(tf.matMul(m, m, false, true).dataSync()) };`,
+        `console.log(JSON.stringify(out));`,
+      ].join('\n'));
+      const { execFileSync } = await import('node:child_process');
+      const run = (threads: string) => JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', script], {
+        encoding: 'utf8', cwd: process.cwd(), env: { ...process.env, KDCL_BACKEND: 'wasm', KDCL_THREADS: threads }, timeout: 60_000,
+      }).trim().split('\n').pop()!);
+      const [one, two] = [run('1'), run('2')];
+      expect([one.threads, one.build, two.threads, two.build]).toEqual([1, 'simd', 2, 'threaded-simd']);
+      for (const key of ['y', 'dx', 'dw', 'mm']) {
+        const scale = Math.max(...one[key].map(Math.abs));
+        const largest = Math.max(...one[key].map((v: number, i: number) => Math.abs(v - two[key][i])));
+        expect(largest / scale, key).toBeLessThan(1e-5);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   it('an unknown name is refused with the list of valid names (option or KDCL_BACKEND)', async () => {
     const { initBackend, BACKEND_NAMES } = await freshBackendModule();

@@ -11,6 +11,7 @@ import { repoRequire } from '../paths';
 // fails when a tsx script that is an ES module imports kernel-lib (tsx hands CommonJS code a data: URL base).
 import { loadNativeBackend, setNativeBf16 } from './native/index';
 import { registerWasmGradients } from './wasm-gradients';
+import { registerThreadedWasm } from './wasm-threads';
 import { loadWebGpuBackend } from './webgpu';
 import { BACKEND_NAMES, PRECISIONS, type BackendInfo, type BackendName, type LoadedBackend as Loaded, type Precision } from './types';
 import os from 'node:os';
@@ -56,13 +57,26 @@ const loaders: Record<BackendName, Loader> = {
   },
   wasm: async () => {
     const wasm = requireFromRepo('@tensorflow/tfjs-backend-wasm') as typeof import('@tensorflow/tfjs-backend-wasm');
+    registerWasmGradients();
+    const threads = defaultThreads();
+    let threadedError = '';
+    if (threads > 1) {
+      // The threaded SIMD build, started with files Node can load (wasm-threads.ts); tfjs's own loader cannot.
+      try {
+        const got = await registerThreadedWasm(threads);
+        return { tfBackend: 'wasm', version: wasm.version_wasm, threads: got, details: { build: 'threaded-simd' } };
+      } catch (err) {
+        threadedError = firstLine(err);
+      }
+    }
     const distDir = path.dirname(requireFromRepo.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
-    // The threaded build loads its worker from a blob URL, which Node cannot run: use the SIMD single-thread build.
     wasm.setWasmPaths(distDir + path.sep);
     wasm.setThreadsCount(1);
-    registerWasmGradients();
     await activate('wasm');
-    return { tfBackend: 'wasm', version: wasm.version_wasm, threads: 1 };
+    // A threaded start that failed is said, never a silent 1-thread engine.
+    const details: Record<string, string> = { build: 'simd' };
+    if (threadedError) details.threadedFailed = threadedError;
+    return { tfBackend: 'wasm', version: wasm.version_wasm, threads: 1, details };
   },
   cpu: async () => {
     await activate('cpu');
