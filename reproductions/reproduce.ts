@@ -129,6 +129,7 @@ async function runNotebook(args: Args, python: string, outDir: string, dataset: 
   if (!fs.existsSync(source)) throw new Error(`notebook ${source} is missing (generate it with \`npx tsx scripts/make-notebooks.ts\`)`);
   const executed = path.join(outDir, experiment.notebook);
   const env: Record<string, string> = {
+    KDCL_RETRAIN: '1',
     KDCL_PROFILE: args.profile,
     KDCL_DATASET: dataset,
     KDCL_OUT: outDir,

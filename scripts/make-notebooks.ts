@@ -86,9 +86,13 @@ The last cell says, in one sentence computed from the results, whether this run 
       md(`
 ## Parameters
 
-Read from environment variables, so \`npm run reproduce -- ${name} --profile quick\` can run this notebook headlessly:
-\`KDCL_PROFILE\` (default \`smoke\`), \`KDCL_DATASET\` (default: the profile's), \`KDCL_DATASET_DIR\`, \`KDCL_OUT\`
-(output folder), \`KDCL_METHODS\` (comma-separated subset), \`KDCL_FRESH=1\` (ignore checkpoints).
+By default this notebook trains nothing: it shows the committed results of the \`standard\` profile
+(\`reproductions/results/standard/embedded/${name}/\`, merged from the grid's rows with
+\`npm run grid -- merge\`; reproductions/README.md says how they were run and which rows are still missing).
+**\`KDCL_RETRAIN=1\` trains the experiment here instead**, at \`KDCL_PROFILE\` (default \`smoke\`, minutes). Other
+parameters, read from environment variables so that \`npm run reproduce -- ${name} --profile quick\` can run this
+notebook headlessly: \`KDCL_DATASET\` (default: the profile's), \`KDCL_DATASET_DIR\`, \`KDCL_OUT\` (output folder),
+\`KDCL_METHODS\` (comma-separated subset), \`KDCL_FRESH=1\` (ignore checkpoints).
 
 | profile | what | time |
 | --- | --- | --- |
@@ -99,21 +103,25 @@ import { experimentParameters, getExperiment, PROFILES } from './kernel-lib/expe
 
 const experiment = getExperiment('${name}');
 const params = experimentParameters();
-console.log(\`profile \${params.profile}: \${PROFILES[params.profile].description}\`);
+console.log(\`\${params.retrain ? 'training at' : 'committed results of'} profile \${params.profile}: \${PROFILES[params.profile].description}\`);
 params
 `),
       md(`
-## Run
+## Results
 
-Trains every run of the experiment one after another. Each run checkpoints after every task under the output
-folder (default \`reproductions/runs/${name}-<profile>-<dataset>/\`), so re-running this cell after an interruption
-resumes where it stopped, and a finished run is not trained again.
+Committed results are read from their store. With \`KDCL_RETRAIN=1\`, every run of the experiment trains one after
+another; each checkpoints after every task under the output folder (default
+\`reproductions/runs/${name}-<profile>-<dataset>/\`), so re-running this cell after an interruption resumes where
+it stopped, and a finished run is not trained again.
 `),
       code(`
-import { runExperiment } from './kernel-lib/experiments/index';
+import { committedOutcome, runExperiment } from './kernel-lib/experiments/index';
 
-const outcome = await runExperiment({ experiment: experiment.name, ...params, verbosity: 'runs' });
-console.log(\`\${outcome.results.runs.filter((r) => r.status === 'done').length} of \${outcome.results.runs.length} runs done -> \${outcome.outDir}\`);
+const { retrain, ...runParameters } = params;
+const outcome = retrain
+  ? await runExperiment({ experiment: experiment.name, ...runParameters, verbosity: 'runs' })
+  : committedOutcome(experiment.name, params);
+console.log(\`\${outcome.results.runs.filter((r) => r.status === 'done').length} of \${outcome.results.runs.length} runs done (\${outcome.outDir.replace(process.cwd() + '/', '')})\`);
 `),
       md(`
 ## Our table
@@ -137,13 +145,13 @@ await showCharts(outcome);
       md(`
 ## Does our run agree with the claim?
 
-Also writes \`REPORT.md\` (our numbers beside the verified published ones for the same setting) and the figures as SVG
-into the output folder.
+After training, also writes \`REPORT.md\` (our numbers beside the verified published ones for the same setting) and
+the figures as SVG into the output folder; the committed results' REPORT.md sits beside them in their store.
 `),
       code(`
 import { showVerdict, writeReport } from './kernel-lib/experiments/index';
 
-await writeReport(outcome, { executedBy: \`notebook \${experiment.notebook}\` });
+if (retrain) await writeReport(outcome, { executedBy: \`notebook \${experiment.notebook}\` });
 showVerdict(outcome);
 `),
     ],
@@ -167,16 +175,33 @@ export async function allNotebooks(): Promise<NotebookDefinition[]> {
   return defs;
 }
 
+/**
+ * Whether a notebook file is its definition: the same cells (type, id, source) on the tslab kernel. Outputs are not
+ * compared: the experiment notebooks are committed executed (scripts/execute-notebooks.ts).
+ */
+export function matchesDefinition(text: string, def: NotebookDefinition): boolean {
+  const shape = (nb: { cells: NotebookCell[]; metadata: { kernelspec?: unknown } }) =>
+    JSON.stringify([nb.metadata.kernelspec, nb.cells.map((c) => [c.cell_type, c.id, [c.source].flat().join('')])]);
+  try {
+    return shape(JSON.parse(text)) === shape(JSON.parse(notebookJson(def)));
+  } catch {
+    return false;
+  }
+}
+
 async function main(): Promise<void> {
   const check = process.argv.includes('--check');
   const stale: string[] = [];
   for (const def of await allNotebooks()) {
     const file = path.join(NOTEBOOK_DIR, def.file);
     const json = notebookJson(def);
+    const current = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : null;
     if (check) {
-      if (!fs.existsSync(file) || fs.readFileSync(file, 'utf8') !== json) stale.push(def.file);
+      if (current === null || !matchesDefinition(current, def)) stale.push(def.file);
       continue;
     }
+    // An executed notebook whose cells are its definition keeps its outputs.
+    if (current !== null && matchesDefinition(current, def)) continue;
     fs.mkdirSync(NOTEBOOK_DIR, { recursive: true });
     const tmp = `${file}.tmp-${process.pid}`;
     fs.writeFileSync(tmp, json);

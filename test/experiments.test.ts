@@ -22,6 +22,7 @@ import {
   REFERENCES,
   buildMethod,
   checkDatasetName,
+  committedOutcome,
   experimentParameters,
   experimentTable,
   getExperiment,
@@ -144,11 +145,22 @@ describe('experiments and profiles as data', () => {
     ).rejects.toThrow(/does not exist\n  how to get 'tiny-imagenet': Download tiny-imagenet-200\.zip/);
   });
 
-  it('notebook parameters come from the environment with defaults', () => {
-    expect(experimentParameters({})).toEqual({ profile: 'smoke', dataset: 'embedded', resume: true });
+  it('notebook parameters come from the environment with defaults: committed standard results, or training with KDCL_RETRAIN=1', () => {
+    expect(experimentParameters({})).toEqual({ retrain: false, profile: 'standard', dataset: 'embedded', resume: true });
+    expect(experimentParameters({ KDCL_RETRAIN: '1' })).toEqual({ retrain: true, profile: 'smoke', dataset: 'embedded', resume: true });
     expect(
-      experimentParameters({ KDCL_PROFILE: 'paper', KDCL_DATASET_DIR: '/d', KDCL_OUT: '/o', KDCL_METHODS: 'bic, lwf', KDCL_FRESH: '1' }),
-    ).toEqual({ profile: 'paper', dataset: 'cifar100', dataDir: '/d', outDir: '/o', methods: ['bic', 'lwf'], resume: false });
+      experimentParameters({ KDCL_RETRAIN: '1', KDCL_PROFILE: 'paper', KDCL_DATASET_DIR: '/d', KDCL_OUT: '/o', KDCL_METHODS: 'bic, lwf', KDCL_FRESH: '1' }),
+    ).toEqual({ retrain: true, profile: 'paper', dataset: 'cifar100', dataDir: '/d', outDir: '/o', methods: ['bic', 'lwf'], resume: false });
+  });
+
+  it('committed results: read from the profile\'s store, or an error that says how to get them', () => {
+    expect(() => committedOutcome('main-comparison', { profile: 'quick', dataset: 'embedded' })).toThrow(
+      /no committed quick results for main-comparison on embedded \(.*reproductions\/results\/quick\/embedded\/main-comparison\/results\.json\): set KDCL_RETRAIN=1 to train here, or run its grid and `npm run grid -- merge/,
+    );
+    const outcome = committedOutcome('main-comparison', { profile: 'standard', dataset: 'embedded' });
+    expect(outcome.results.profile).toBe('standard');
+    expect(outcome.results.runs.length).toBeGreaterThan(0);
+    expect(outcome.results.runs.every((r) => r.experiment === 'main-comparison')).toBe(true);
   });
 
   it('memory budgets scale with the profile (per class and total, totals also below 100 classes)', () => {

@@ -56,4 +56,4 @@ export { curvesTable, experimentCharts, experimentTable, runLabel, runsTable, ve
 export { pairedVerdict, type PairedComparison, type Verdict } from './paired-verdict';
 export { REFERENCES, SOURCES_CHECKED, referencesFor, validateReferences, type ReferenceNumber } from './references';
 export { markdownTable, writeReport, type ReportOptions } from './report';
-export { experimentParameters, showCharts, showOutcome, showTable, showVerdict, type ExperimentParameters } from './notebook';
+export { committedOutcome, experimentParameters, showCharts, showOutcome, showTable, showVerdict, type ExperimentParameters } from './notebook';

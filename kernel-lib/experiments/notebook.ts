@@ -7,9 +7,18 @@ import { displayBundle, displayHtml } from '../viz/display';
 import { showChart } from '../viz/charts';
 import { experimentCharts } from './analysis';
 import { checkDatasetName, getProfile, PROFILES, type DatasetName, type ProfileName } from './profiles';
-import type { ExperimentOutcome } from './runner';
+import { readOutcome, type ExperimentOutcome } from './runner';
+import { repoRoot } from '../paths';
+import fs from 'node:fs';
+import path from 'node:path';
 
 export interface ExperimentParameters {
+  /**
+   * false (default): show the committed results of `profile` (default standard) from
+   * reproductions/results/<profile>/<dataset>/<experiment>/results.json, training nothing. true (KDCL_RETRAIN=1):
+   * train the experiment at `profile` (default smoke).
+   */
+  retrain: boolean;
   profile: ProfileName;
   dataset: DatasetName;
   dataDir?: string;
@@ -20,16 +29,19 @@ export interface ExperimentParameters {
 }
 
 /**
- * The notebook's parameters: KDCL_PROFILE (default smoke), KDCL_DATASET (default: the profile's), KDCL_DATASET_DIR
+ * The notebook's parameters: KDCL_RETRAIN=1 (train instead of showing the committed results), KDCL_PROFILE
+ * (default: standard when showing committed results, smoke when training), KDCL_DATASET (default: the profile's), KDCL_DATASET_DIR
  * (the dataset's own folder, as --data-dir; the loaders' KDCL_DATA_DIR, a parent folder, still applies without it),
  * KDCL_OUT (output folder), KDCL_METHODS (comma-separated subset), KDCL_FRESH=1 (ignore checkpoints).
  * Unknown names fail with the list of valid ones.
  */
 export function experimentParameters(env: Record<string, string | undefined> = process.env): ExperimentParameters {
-  const profile = getProfile(env.KDCL_PROFILE || 'smoke').name;
+  const retrain = env.KDCL_RETRAIN === '1' || env.KDCL_RETRAIN === 'true';
+  const profile = getProfile(env.KDCL_PROFILE || (retrain ? 'smoke' : 'standard')).name;
   const dataset = checkDatasetName(env.KDCL_DATASET || PROFILES[profile].dataset);
   const methods = env.KDCL_METHODS ? env.KDCL_METHODS.split(',').map((m) => m.trim()).filter(Boolean) : undefined;
   return {
+    retrain,
     profile,
     dataset,
     ...(env.KDCL_DATASET_DIR ? { dataDir: env.KDCL_DATASET_DIR } : {}),
@@ -37,6 +49,21 @@ export function experimentParameters(env: Record<string, string | undefined> = p
     ...(methods ? { methods } : {}),
     resume: !(env.KDCL_FRESH === '1' || env.KDCL_FRESH === 'true'),
   };
+}
+
+/**
+ * The committed results of an experiment (what `npm run grid -- merge` wrote into the profile's results store),
+ * read without training or writing anything; an error says how to produce them when there are none.
+ */
+export function committedOutcome(experiment: string, params: Pick<ExperimentParameters, 'profile' | 'dataset'>): ExperimentOutcome {
+  const store = path.join(repoRoot(), 'reproductions', 'results', params.profile, params.dataset, experiment);
+  if (!fs.existsSync(path.join(store, 'results.json'))) {
+    throw new Error(
+      `no committed ${params.profile} results for ${experiment} on ${params.dataset} (${path.join(store, 'results.json')}): ` +
+        `set KDCL_RETRAIN=1 to train here, or run its grid and \`npm run grid -- merge ${path.join(store, 'grid.json')}\``,
+    );
+  }
+  return readOutcome(store);
 }
 
 /** Shows the experiment's table (arquero HTML). */

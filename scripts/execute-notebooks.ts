@@ -1,0 +1,44 @@
+/**
+ * Executes the experiment notebooks in place on their committed results (the notebooks' default: no training), so
+ * the repository ships them with their tables, charts and verdicts as outputs, readable in a static view.
+ *
+ *   npm run notebooks:execute            every experiment notebook whose committed results exist
+ *   npm run notebooks:execute -- 01      the notebooks whose file name starts with 01
+ *
+ * Run it after `npm run grid -- merge <grid>` has refreshed an experiment's results.json. A notebook without
+ * committed results is left as it is (said). Needs Python's nbclient and the tslab kernel (environment/README.md).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { EXPERIMENTS, PROFILES } from '../kernel-lib/experiments/index';
+import { ROOT, executeNotebook, notebookRunner } from '../reproductions/notebook-exec';
+
+const only = process.argv.slice(2);
+const runner = notebookRunner();
+if ('reason' in runner) {
+  console.error(`cannot execute notebooks: ${runner.reason}`);
+  process.exit(2);
+}
+let failed = 0;
+for (const experiment of Object.values(EXPERIMENTS)) {
+  if (only.length && !only.some((prefix) => experiment.notebook.startsWith(prefix))) continue;
+  const store = path.join(ROOT, 'reproductions', 'results', 'standard', PROFILES.standard.dataset, experiment.name);
+  if (!fs.existsSync(path.join(store, 'results.json'))) {
+    console.log(`notebooks/${experiment.notebook}: no committed results in ${path.relative(ROOT, store)} yet; left as it is`);
+    continue;
+  }
+  const source = path.join(ROOT, 'notebooks', experiment.notebook);
+  const executed = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'kdcl-nb-')), experiment.notebook);
+  const result = await executeNotebook(source, executed, { python: runner.python, stdio: 'pipe' });
+  if (result.exitCode !== 0 || result.errors.length) {
+    failed++;
+    console.error(`notebooks/${experiment.notebook}: execution failed (exit ${result.exitCode}): ${[...result.errors, result.stderr].join('\n').slice(0, 2000)}`);
+    continue;
+  }
+  // nbformat writes the file; moved over the committed one in one step.
+  fs.copyFileSync(executed, `${source}.tmp-${process.pid}`);
+  fs.renameSync(`${source}.tmp-${process.pid}`, source);
+  console.log(`notebooks/${experiment.notebook}: executed on ${path.relative(ROOT, store)}/results.json`);
+}
+process.exit(failed ? 1 : 0);
