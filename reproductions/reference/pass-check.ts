@@ -6,7 +6,8 @@
  *   npm run reference:pass -- --train-per-class 400 --init-epochs 30 --epochs 10 --seeds 1993
  *
  * Options: --classes 20 --train-per-class 80 --test-per-class 50 --initial 5 --increment 5 --init-epochs 8
- * --epochs 4 --batch 32 --width 0.5 --blocks 1 --seeds 1993,1,2 --methods pass,finetune --out DIR (default .cache/reference-pass).
+ * --epochs 4 --batch 32 --width 0.5 --blocks 1 --seeds 1993,1,2 --methods pass,finetune --threads 2 (both sides)
+ * --out DIR (default .cache/reference-pass).
  * Needs Debian's python3-torch (/usr/bin/python3). The two sides draw different random numbers (init, batches,
  * noise), so they agree in distribution, not digit for digit: compare the matrices' pattern and the seed spread.
  */
@@ -26,12 +27,13 @@ const SCRIPT = path.join(ROOT, 'reproductions/reference/pass_torch.py');
 interface Options {
   classes: number; trainPerClass: number; testPerClass: number; initial: number; increment: number;
   initEpochs: number; epochs: number; batch: number; width: number; blocks: number; seeds: number[]; methods: string[]; out: string;
+  threads: number;
 }
 
 function parseArgs(argv: string[]): Options {
   const o: Options = {
     classes: 20, trainPerClass: 80, testPerClass: 50, initial: 5, increment: 5, initEpochs: 8, epochs: 4, batch: 32,
-    width: 0.5, blocks: 1, seeds: [1993, 1, 2], methods: ['pass', 'finetune'], out: path.join(ROOT, '.cache/reference-pass'),
+    width: 0.5, blocks: 1, seeds: [1993, 1, 2], methods: ['pass', 'finetune'], out: path.join(ROOT, '.cache/reference-pass'), threads: 2,
   };
   const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
   for (let i = 0; i < argv.length; i += 2) {
@@ -72,6 +74,7 @@ const profile: Profile = {
   batchSize: o.batch, memoryScale: 1,
 };
 const scenario = { initial: o.initial, increment: o.increment };
+process.env.KDCL_THREADS = String(o.threads);
 await initBackend({ log: false });
 const sliced = await loadExperimentDataset('embedded', profile);
 const specs = EXPERIMENTS['main-comparison'].runs.filter((r) => r.scenario === 'b0-10');
@@ -101,7 +104,7 @@ for (const seed of o.seeds) {
     const pyStarted = Date.now();
     const py = await execa(PYTHON, [SCRIPT, '--data', o.out, '--seed', String(seed), '--method', method,
       '--initial', String(o.initial), '--increment', String(o.increment), '--init-epochs', String(o.initEpochs),
-      '--epochs', String(o.epochs), '--batch', String(o.batch), '--width', String(o.width), '--blocks', String(o.blocks)]);
+      '--epochs', String(o.epochs), '--batch', String(o.batch), '--width', String(o.width), '--blocks', String(o.blocks), '--threads', String(o.threads)]);
     const pyResult = JSON.parse(py.stdout.trim().split('\n').at(-1)!) as Result & { peakRssMiB: number };
     results.push({ method, impl: 'pytorch', seed, r: pyResult, seconds: (Date.now() - pyStarted) / 1000, peakRssMiB: pyResult.peakRssMiB });
   }
@@ -115,4 +118,27 @@ for (const { method, impl, seed, r, seconds, peakRssMiB } of results) {
   const rows = r.matrix.map((row) => row.map(fmt).join(' ')).join(' / ');
   const newest = r.matrix.map((row) => fmt(row.at(-1)!)).join(' ');
   console.log(`| ${method} | ${impl} | ${seed} | ${rows} | ${newest} | ${r.last.toFixed(1)} | ${r.aia.toFixed(1)} | ${seconds.toFixed(0)} | ${peakRssMiB.toFixed(0)} |`);
+}
+
+// The first task of both sides, paired by seed (issue: kdcl's first task is equivalent to PyTorch's when the 95%
+// interval of the paired difference lies within +-2 points): mean +- sd per side, and the paired difference's
+// mean with its t interval (df = seeds - 1).
+const T95 = [NaN, 12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131];
+const meanSd = (xs: number[]) => {
+  const m = xs.reduce((a, b) => a + b, 0) / xs.length;
+  return { m, sd: Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, xs.length - 1)) };
+};
+for (const method of o.methods) {
+  const firstTask = (impl: string) => new Map(results.filter((x) => x.method === method && x.impl === impl).map((x) => [x.seed, x.r.matrix[0][0]]));
+  const [k, p] = [firstTask('kdcl'), firstTask('pytorch')];
+  const seeds = [...k.keys()].filter((s) => p.has(s));
+  if (seeds.length < 2) continue;
+  const a = meanSd(seeds.map((s) => k.get(s)!));
+  const b = meanSd(seeds.map((s) => p.get(s)!));
+  const d = meanSd(seeds.map((s) => k.get(s)! - p.get(s)!));
+  const half = (T95[seeds.length - 1] ?? 1.96) * d.sd / Math.sqrt(seeds.length);
+  const [lo, hi] = [d.m - half, d.m + half];
+  console.log(`\n${method}, first-task accuracy over ${seeds.length} paired seeds: kdcl ${a.m.toFixed(2)} ± ${a.sd.toFixed(2)}, PyTorch ${b.m.toFixed(2)} ± ${b.sd.toFixed(2)}; ` +
+    `kdcl - PyTorch ${d.m.toFixed(2)} ± ${d.sd.toFixed(2)}, 95% interval [${lo.toFixed(2)}, ${hi.toFixed(2)}]: ` +
+    `${lo > -2 && hi < 2 ? 'equivalent within ±2 points' : 'not shown equivalent within ±2 points'}`);
 }
