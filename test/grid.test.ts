@@ -80,6 +80,17 @@ describe('grid file', () => {
   });
 });
 
+describe('committed grid files', () => {
+  it('every grid file under reproductions/results reads under this code (a change that moves numbers needs them planned again)', () => {
+    // reproductions/results/<profile>/<dataset>/<experiment>/grid.json
+    const results = path.join(ROOT, 'reproductions', 'results');
+    const below = (dir: string) => fs.readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => path.join(dir, d.name));
+    const files = below(results).flatMap(below).flatMap(below).map((d) => path.join(d, 'grid.json')).filter((f) => fs.existsSync(f)).map((f) => path.relative(ROOT, f));
+    expect(files.length).toBeGreaterThanOrEqual(8);
+    for (const file of files) expect(() => readGrid(path.join(ROOT, file)), file).not.toThrow();
+  });
+});
+
 describe('local pool', () => {
   it('runs rows as child processes, stops cleanly when interrupted, and continues where it stopped', { timeout: 300_000 }, async () => {
     const controller = new AbortController();
