@@ -37,7 +37,7 @@ function taskClasses(scenario: string): number[] {
 }
 
 /** Exemplars held after `seen` classes. */
-function memorySize(memory: { perClass?: number; total?: number } | undefined, seen: number): number {
+function memorySize(memory: { perClass?: number; total?: number } | null | undefined, seen: number): number {
   if (!memory) return 0;
   if (memory.perClass !== undefined) return Math.min(PER_CLASS, memory.perClass) * seen;
   return Math.min(memory.total ?? 0, seen * PER_CLASS);
