@@ -111,7 +111,7 @@ export async function writeReport(outcome: ExperimentOutcome, options: ReportOpt
     `# ${experiment.title} (survey ${experiment.surveyTable})`,
     '',
     `kdcl reproduction, profile \`${profile.name}\` on dataset \`${outcome.dataset}\` (${shapeLine}), backend \`${results.backend}\`. ` +
-      `${done} of ${results.runs.length} runs finished; this session took ${(results.seconds / 60).toFixed(1)} min (${((results.cpuSeconds ?? 0) / 60).toFixed(1)} CPU min). Generated ${results.createdAt}` +
+      `${done} of ${results.runs.length} runs finished; the runs took ${(results.seconds / 60).toFixed(1)} min of wall time in all (${((results.cpuSeconds ?? 0) / 60).toFixed(1)} CPU min), each run's own time summed. Generated ${results.createdAt}` +
       (options.executedBy ? `, executed by ${options.executedBy}.` : '.'),
     '',
     `Engine: ${engines.length ? engines.join('; ') : 'not recorded'}. Results are reproducible bit for bit on the same engine (backend, thread count, ISA, precision); another engine gives other digits.`,

@@ -12,6 +12,7 @@ import { writeReport } from '../experiments/report';
 import { listCheckpoints } from '../train/checkpoint';
 import { isStale, LOCK_FILE, type LockOwner } from '../train/run-lock';
 import { resolveStore, type GridFile, type GridRow } from './grid-file';
+import { repoRoot } from '../paths';
 import { storedRow } from './row-runner';
 
 export type RowState =
@@ -53,6 +54,12 @@ function liveLock(checkpoints: string): LockOwner | null {
   }
 }
 
+/** A path inside the repository relative to its root (reports are committed); others as they are. */
+function shownPath(file: string): string {
+  const relative = path.relative(repoRoot(), file);
+  return relative.startsWith('..') || path.isAbsolute(relative) ? file : relative;
+}
+
 export function rowStatus(grid: GridFile, row: GridRow, store?: string): RowState {
   const storeDir = resolveStore(store ?? grid.store);
   const files = runFiles(storeDir, row.name);
@@ -60,7 +67,7 @@ export function rowStatus(grid: GridFile, row: GridRow, store?: string): RowStat
   if (stored.kind === 'result' && stored.result.status === 'done') return { state: 'done', result: stored.result };
   if (stored.kind === 'corrupt') return { state: 'corrupt', detail: stored.reason };
   if (stored.kind === 'other-spec') {
-    return { state: 'other-spec', detail: `${files.result} is row ${stored.result.row?.id ?? '(no row id)'}'s result, this row is ${row.id}` };
+    return { state: 'other-spec', detail: `${shownPath(files.result)} is row ${stored.result.row?.id ?? '(no row id)'}'s result, this row is ${row.id}` };
   }
   const tasksDone = listCheckpoints(files.checkpoints).length;
   const owner = liveLock(files.checkpoints);
