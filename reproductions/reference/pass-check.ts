@@ -7,13 +7,15 @@
  *
  * Options: --classes 20 --train-per-class 80 --test-per-class 50 --initial 5 --increment 5 --init-epochs 8
  * --epochs 4 --batch 32 --width 0.5 --blocks 1 --seeds 1993,1,2 --methods pass,finetune --threads 2 (both sides)
- * --out DIR (default .cache/reference-pass).
+ * --out DIR (default .cache/reference-pass; each finished side is kept in DIR/results/ and reused by a later run
+ * with the same options, so a longer seed list runs only the new seeds).
  * Needs Debian's python3-torch (/usr/bin/python3). The two sides draw different random numbers (init, batches,
  * noise), so they agree in distribution, not digit for digit: compare the matrices' pattern and the seed spread.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
+import { createHash } from 'node:crypto';
 import { initBackend } from '../../kernel-lib/backend/index';
 import { createRun } from '../../kernel-lib/train/index';
 import { EXPERIMENTS, PROFILES, loadExperimentDataset, runOptionsFor, type Profile } from '../../kernel-lib/experiments/index';
@@ -81,32 +83,55 @@ const specs = EXPERIMENTS['main-comparison'].runs.filter((r) => r.scenario === '
 // Whole-run cost per side: wall time from building the run (kdcl) or starting the interpreter (PyTorch) to the
 // last evaluation, and the process's peak RSS (kdcl's process also holds the loaded dataset).
 const results: { method: string; impl: string; seed: number; r: Result; seconds: number; peakRssMiB: number }[] = [];
+// Each finished side is kept in <out>/results/, keyed by everything that sets its numbers, so a longer seed list
+// reuses the seeds already run (an interrupted check continues).
+const optionsKey = createHash('sha256').update(JSON.stringify({ ...o, seeds: undefined, methods: undefined, out: undefined })).digest('hex').slice(0, 12);
+const cacheFile = (method: string, impl: string, seed: number) => path.join(o.out, 'results', `${method}-${impl}-${seed}-${optionsKey}.json`);
+type Entry = (typeof results)[number];
+const cached = (method: string, impl: string, seed: number): Entry | null =>
+  fs.existsSync(cacheFile(method, impl, seed)) ? (JSON.parse(fs.readFileSync(cacheFile(method, impl, seed), 'utf8')) as Entry) : null;
+const keep = (entry: Entry) => {
+  fs.mkdirSync(path.dirname(cacheFile(entry.method, entry.impl, entry.seed)), { recursive: true });
+  writeFileAtomic(cacheFile(entry.method, entry.impl, entry.seed), Buffer.from(JSON.stringify(entry)));
+  results.push(entry);
+};
 let exported = false;
 for (const seed of o.seeds) {
   for (const method of o.methods) {
     const spec = specs.find((r) => r.method === method)!;
-    const started = Date.now();
-    const run = await createRun({ ...runOptionsFor(spec, seed, profile, 'embedded', sliced), scenario, quiet: true });
-    try {
-      let exportMs = 0;
-      if (!exported) {
-        const t0 = Date.now();
-        exportImages(run.state.dataset, o.out); // arrival-ordered labels: task t owns [start, end)
-        exportMs = Date.now() - t0; // the PyTorch side's input, not kdcl's cost
-        exported = true;
+    const kdcl = cached(method, 'kdcl', seed);
+    const torch = cached(method, 'pytorch', seed);
+    if (kdcl) results.push(kdcl);
+    if (!kdcl || (!torch && !exported)) {
+      const started = Date.now();
+      const run = await createRun({ ...runOptionsFor(spec, seed, profile, 'embedded', sliced), scenario, quiet: true });
+      try {
+        let exportMs = 0;
+        if (!exported) {
+          const t0 = Date.now();
+          exportImages(run.state.dataset, o.out); // arrival-ordered labels: task t owns [start, end)
+          exportMs = Date.now() - t0; // the PyTorch side's input, not kdcl's cost
+          exported = true;
+        }
+        if (!kdcl) {
+          const m = await run.runAll();
+          keep({ method, impl: 'kdcl', seed, r: { matrix: m.accuracyMatrix.map((row) => row.map((x) => 100 * x)), last: 100 * m.last, aia: 100 * m.aia },
+            seconds: (Date.now() - started - exportMs) / 1000, peakRssMiB: process.resourceUsage().maxRSS / 1024 });
+        }
+      } finally {
+        run.dispose();
       }
-      const m = await run.runAll();
-      results.push({ method, impl: 'kdcl', seed, r: { matrix: m.accuracyMatrix.map((row) => row.map((x) => 100 * x)), last: 100 * m.last, aia: 100 * m.aia },
-        seconds: (Date.now() - started - exportMs) / 1000, peakRssMiB: process.resourceUsage().maxRSS / 1024 });
-    } finally {
-      run.dispose();
+    }
+    if (torch) {
+      results.push(torch);
+      continue;
     }
     const pyStarted = Date.now();
     const py = await execa(PYTHON, [SCRIPT, '--data', o.out, '--seed', String(seed), '--method', method,
       '--initial', String(o.initial), '--increment', String(o.increment), '--init-epochs', String(o.initEpochs),
       '--epochs', String(o.epochs), '--batch', String(o.batch), '--width', String(o.width), '--blocks', String(o.blocks), '--threads', String(o.threads)]);
     const pyResult = JSON.parse(py.stdout.trim().split('\n').at(-1)!) as Result & { peakRssMiB: number };
-    results.push({ method, impl: 'pytorch', seed, r: pyResult, seconds: (Date.now() - pyStarted) / 1000, peakRssMiB: pyResult.peakRssMiB });
+    keep({ method, impl: 'pytorch', seed, r: pyResult, seconds: (Date.now() - pyStarted) / 1000, peakRssMiB: pyResult.peakRssMiB });
   }
 }
 const fmt = (x: number) => x.toFixed(0);
