@@ -180,8 +180,11 @@ export async function allNotebooks(): Promise<NotebookDefinition[]> {
  * compared: the experiment notebooks are committed executed (scripts/execute-notebooks.ts).
  */
 export function matchesDefinition(text: string, def: NotebookDefinition): boolean {
-  const shape = (nb: { cells: NotebookCell[]; metadata: { kernelspec?: unknown } }) =>
-    JSON.stringify([nb.metadata.kernelspec, nb.cells.map((c) => [c.cell_type, c.id, [c.source].flat().join('')])]);
+  // nbformat writes keys sorted: compare the kernel by its fields, not by its JSON text.
+  const shape = (nb: { cells: NotebookCell[]; metadata: { kernelspec?: { name?: string; language?: string; display_name?: string } } }) => {
+    const k = nb.metadata.kernelspec ?? {};
+    return JSON.stringify([[k.name, k.language, k.display_name], nb.cells.map((c) => [c.cell_type, c.id, [c.source].flat().join('')])]);
+  };
   try {
     return shape(JSON.parse(text)) === shape(JSON.parse(notebookJson(def)));
   } catch {
