@@ -18,10 +18,13 @@
  */
 import path from 'node:path';
 import { readGrid, type GridRow } from '../kernel-lib/grid/index';
+import type { MemoryPolicy } from '../kernel-lib/methods/types';
 import { buildMethod } from '../kernel-lib/experiments/runner-options';
 import { runSettings } from '../kernel-lib/experiments/settings';
 import { backboneFor, getProfile } from '../kernel-lib/experiments/profiles';
 import { ROOT } from './notebook-exec';
+import { resultsStore } from '../kernel-lib/experiments/results';
+import { exemplarsPerClass } from '../kernel-lib/memory/exemplar-memory';
 
 const TRAIN_IMG_PER_S = 471.2;
 const KD_FACTOR = 471.2 / 358.6;
@@ -36,11 +39,9 @@ function taskClasses(scenario: string): number[] {
   throw new Error(`paper-cost: unknown scenario '${scenario}'`);
 }
 
-/** Exemplars held after `seen` classes. */
-function memorySize(memory: { perClass?: number; total?: number } | null | undefined, seen: number): number {
-  if (!memory) return 0;
-  if (memory.perClass !== undefined) return Math.min(PER_CLASS, memory.perClass) * seen;
-  return Math.min(memory.total ?? 0, seen * PER_CLASS);
+/** Exemplars held after `seen` classes (the memory's own per-class budget, at most a class's images). */
+function memorySize(memory: MemoryPolicy | null | undefined, seen: number): number {
+  return memory && seen > 0 ? Math.min(PER_CLASS, exemplarsPerClass(memory, seen)) * seen : 0;
 }
 
 export function rowSeconds(row: GridRow): number {
@@ -64,7 +65,7 @@ export function rowSeconds(row: GridRow): number {
 }
 
 for (const experiment of ['main-comparison', 'kd-removal', 'standalone-kd', 'replay-softmax']) {
-  const grid = readGrid(path.join(ROOT, 'reproductions', 'results', 'paper', 'cifar100', experiment, 'grid.json'));
+  const grid = readGrid(path.join(ROOT, resultsStore(experiment, 'paper', 'cifar100'), 'grid.json'));
   const byRun = new Map<string, { rows: number; seconds: number }>();
   for (const row of grid.rows) {
     const entry = byRun.get(row.spec.run.id) ?? { rows: 0, seconds: 0 };

@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { EXPERIMENTS, PROFILES } from '../kernel-lib/experiments/index';
+import { resultsStore } from '../kernel-lib/experiments/results';
 import { ROOT, executeNotebook, notebookRunner } from '../reproductions/notebook-exec';
 
 const only = process.argv.slice(2);
@@ -23,7 +24,7 @@ if ('reason' in runner) {
 let failed = 0;
 for (const experiment of Object.values(EXPERIMENTS)) {
   if (only.length && !only.some((prefix) => experiment.notebook.startsWith(prefix))) continue;
-  const store = path.join(ROOT, 'reproductions', 'results', 'standard', PROFILES.standard.dataset, experiment.name);
+  const store = path.join(ROOT, resultsStore(experiment.name, 'standard', PROFILES.standard.dataset));
   if (!fs.existsSync(path.join(store, 'results.json'))) {
     console.log(`notebooks/${experiment.notebook}: no committed results in ${path.relative(ROOT, store)} yet; left as it is`);
     continue;

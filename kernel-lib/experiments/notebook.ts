@@ -8,6 +8,7 @@ import { showChart } from '../viz/charts';
 import { experimentCharts } from './analysis';
 import { checkDatasetName, getProfile, PROFILES, type DatasetName, type ProfileName } from './profiles';
 import { readOutcome, type ExperimentOutcome } from './runner';
+import { resultsStore } from './results';
 import { repoRoot } from '../paths';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -56,7 +57,7 @@ export function experimentParameters(env: Record<string, string | undefined> = p
  * read without training or writing anything; an error says how to produce them when there are none.
  */
 export function committedOutcome(experiment: string, params: Pick<ExperimentParameters, 'profile' | 'dataset'>): ExperimentOutcome {
-  const store = path.join(repoRoot(), 'reproductions', 'results', params.profile, params.dataset, experiment);
+  const store = path.join(repoRoot(), resultsStore(experiment, params.profile, params.dataset));
   if (!fs.existsSync(path.join(store, 'results.json'))) {
     throw new Error(
       `no committed ${params.profile} results for ${experiment} on ${params.dataset} (${path.join(store, 'results.json')}): ` +

@@ -1,4 +1,5 @@
 /** What an experiment writes: one record per run, and the experiment's results file (shared by runner and analysis). */
+import path from 'node:path';
 import type { RunSpec } from './experiments';
 import type { Profile } from './profiles';
 import type { EngineIdentity } from '../train/config';
@@ -83,4 +84,9 @@ export interface ExperimentResults {
   /** Methods of the experiment left out by the profile (excludeMethods). */
   excluded: string[];
   runs: RunResult[];
+}
+
+/** An experiment's results store, relative to the repository: reproductions/results/<profile>/<dataset>/<experiment>/. */
+export function resultsStore(experiment: string, profile: string, dataset: string): string {
+  return path.join('reproductions', 'results', profile, dataset, experiment);
 }

@@ -13,6 +13,7 @@ import { getExperiment, type ExperimentName, type RunSpec } from '../experiments
 import { checkDatasetName, getProfile, profileSchema, validateProfile, type DatasetName, type Profile } from '../experiments/profiles';
 import { experimentRunSpecs } from '../experiments/runner-options';
 import { repoRoot } from '../paths';
+import { resultsStore } from '../experiments/results';
 import { describeIssues, z } from '../schema';
 import { canonicalJson, sha256Hex, writeFileAtomic } from '../train/checkpoint';
 import { firstDifference } from './differences';
@@ -125,10 +126,8 @@ export function rowName(run: Pick<RunSpec, 'id'>, seed: number): string {
   return `${run.id}_s${seed}`;
 }
 
-/** The default results store of an experiment: reproductions/results/<profile>/<dataset>/<experiment>/. */
-export function defaultStore(experiment: string, profile: string, dataset: string): string {
-  return path.join('reproductions', 'results', profile, dataset, experiment);
-}
+/** The default results store of an experiment (experiments/results.ts resultsStore). */
+export const defaultStore = resultsStore;
 
 /** A store path as written in a grid file, resolved (relative paths are relative to the repository root). */
 export function resolveStore(store: string): string {

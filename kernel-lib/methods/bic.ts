@@ -41,6 +41,7 @@ import { nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber, z } fro
 import { shuffleInPlace } from '../train/rng';
 import { Optimizer } from '../train/optim';
 import { concatIndices } from '../data/indices';
+import { accuracy } from '../metrics/index';
 import { expandLinearHead } from './shared/heads';
 import { kdTerm, type Method, type MemoryPolicy, type StepContext, type TaskContext, type TrainingData } from './types';
 
@@ -156,10 +157,7 @@ function holdOut(indices: Int32Array, labels: Int32Array, perClass: number, rand
 
 /** Top-1 accuracy of logits against labels. */
 function accuracyOf(logits: tf.Tensor2D, labels: Int32Array): number {
-  const predicted = tf.tidy(() => tf.argMax(logits, 1).dataSync());
-  let correct = 0;
-  labels.forEach((y, i) => (correct += predicted[i] === y ? 1 : 0));
-  return correct / labels.length;
+  return accuracy(tf.tidy(() => tf.argMax(logits, 1).dataSync() as Int32Array), labels);
 }
 
 /**
