@@ -15,8 +15,9 @@
  *   4c, and adds their CE through the same 4N-way classifier, weight `protoAug_weight` = 10.
  * - Prototypes (PASS.py `protoSave`): after each task, the mean feature of every new class (memory's classMeans);
  *   the radius r_0 = sqrt(mean_c tr(Sigma_c) / D) from the first task's classes only (memory's prototypeRadius).
- *   Old prototypes are never recomputed. kdcl computes them from eval-mode features of the un-augmented training
- *   images; the official code feeds its augmenting training loader and drops the last incomplete batch.
+ *   Old prototypes are never recomputed. As the official code, kdcl computes them from eval-mode features of
+ *   augmented training images by default (`prototypeImages: 'augmented'`; 'plain' uses the images as they are); the
+ *   official loader also drops the last incomplete batch, kdcl uses every image.
  * - Feature KD (PASS.py `_compute_loss`): `torch.dist(feature, feature_old, 2)` on the rotated batch
  *   (losses' featureL2), weight `kd_weight` = 10.
  *
