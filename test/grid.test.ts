@@ -18,6 +18,7 @@ import {
   readGrid,
   runPool,
   runRow,
+  sameRunBeside,
   type GridFile,
 } from '../kernel-lib/grid/index';
 import { RunLock } from '../kernel-lib/train/index';
@@ -124,6 +125,39 @@ describe('local pool', () => {
     const icarl = JSON.parse(fs.readFileSync(path.join(store, 'runs', `${planned.rows[2].name}.json`), 'utf8'));
     expect(icarl.primary).toBe('method');
     expect(icarl.cnn.accuracyMatrix).toHaveLength(10);
+  });
+});
+
+describe('runs shared between experiments', () => {
+  it("records a row whose run another experiment finished (KD removal's with-KD rows are main-comparison runs) without training it", { timeout: 120_000 }, async () => {
+    const kdStore = path.join(work, 'kd-store');
+    const kdFile = path.join(work, 'kd-removal.json');
+    const made = await grid(['plan', 'kd-removal', '--profile', 'ci', '--methods', 'lwf', '--seeds', '1993', '--threads', '1', '--store', kdStore, '--out', kdFile]);
+    expect(made.exitCode, made.all).toBe(0);
+    const kd = readGrid(kdFile);
+    const withKd = kd.rows.findIndex((r) => r.name === planned.rows[0].name);
+    const noKd = kd.rows.findIndex((r) => r.name !== planned.rows[0].name);
+    expect(withKd).toBeGreaterThanOrEqual(0);
+    expect(kd.rows[withKd].id).not.toBe(planned.rows[0].id); // the experiment is in the spec
+    const main = JSON.parse(fs.readFileSync(path.join(store, 'runs', `${planned.rows[0].name}.json`), 'utf8'));
+    expect(main.status).toBe('done');
+    const lines: string[] = [];
+    expect((await runRow(kd, withKd, { say: (l) => lines.push(l) })).status).toBe('done-earlier');
+    expect(fs.existsSync(path.join(kdStore, 'checkpoints', kd.rows[withKd].name))).toBe(false); // copied, not trained
+    expect(lines.join('\n')).toContain(`the same run is done in main-comparison (row id ${planned.rows[0].id})`);
+    const adopted = JSON.parse(fs.readFileSync(path.join(kdStore, 'runs', `${kd.rows[withKd].name}.json`), 'utf8'));
+    expect(adopted.accuracyMatrix).toEqual(main.accuracyMatrix);
+    expect(adopted).toMatchObject({ experiment: 'kd-removal', row: { id: kd.rows[withKd].id, index: withKd } });
+    expect(adopted.provenance.sameRunAs).toEqual({ experiment: 'main-comparison', rowId: planned.rows[0].id, file: path.relative(kdStore, path.join(store, 'runs', `${planned.rows[0].name}.json`)) });
+    expect(gridStatus(kd)[withKd].status.state).toBe('done');
+    // The KD-off row is another run: nothing beside it is its result.
+    expect(gridStatus(kd)[noKd].status.state).toBe('pending');
+    expect(sameRunBeside(kdStore, kd.rows[noKd], kd.resultsVersion)).toBeNull();
+    // Another seed, method version or spec is never taken: only the experiment's name may differ.
+    const otherSeed = { ...kd.rows[withKd], spec: { ...kd.rows[withKd].spec, seed: 7 } };
+    expect(sameRunBeside(kdStore, otherSeed, kd.resultsVersion)).toBeNull();
+    expect(sameRunBeside(kdStore, { ...kd.rows[withKd], methodVersion: kd.rows[withKd].methodVersion + 1 }, kd.resultsVersion)).toBeNull();
+    expect(sameRunBeside(kdStore, kd.rows[withKd], kd.resultsVersion + 1)).toBeNull();
   });
 });
 

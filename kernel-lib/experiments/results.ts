@@ -65,6 +65,8 @@ export interface RunProvenance {
   dataset: ExperimentResults['datasetShape'];
   node: string;
   finishedAt: string;
+  /** Set when the row's run was computed for another experiment, whose stored result this one copies. */
+  sameRunAs?: { experiment: string; rowId: string; file: string };
 }
 
 export interface ExperimentResults {

@@ -122,6 +122,19 @@ export function sameRunUnderEarlierId(stored: { id?: string; resultsVersion?: nu
   return canonicalJson({ ...spec, profile: profileForMethod(spec.profile, spec.run.method) }) === canonicalJson(row.spec);
 }
 
+/**
+ * Whether a finished row of another experiment (`stored`: its result's `row`) is this row's run: the same results
+ * version, the same method results version (recovered from its id as in sameRunUnderEarlierId) and the same spec but
+ * for the experiment's name, which no training step reads (e.g. KD removal's with-KD rows are the main comparison's
+ * B0 runs, digit for digit).
+ */
+export function sameRunInOtherExperiment(stored: { id?: string; resultsVersion?: number; spec?: unknown } | undefined, row: GridRow, resultsVersion: number): boolean {
+  if (!stored?.id || stored.resultsVersion !== resultsVersion || !stored.spec) return false;
+  const spec = stored.spec as RowSpec;
+  if (spec.experiment === row.spec.experiment || rowId(spec, resultsVersion, row.methodVersion) !== stored.id) return false;
+  return canonicalJson({ ...spec, experiment: row.spec.experiment }) === canonicalJson(row.spec);
+}
+
 export function rowName(run: Pick<RunSpec, 'id'>, seed: number): string {
   return `${run.id}_s${seed}`;
 }

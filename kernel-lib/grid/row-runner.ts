@@ -13,7 +13,7 @@ import type { RunProvenance, RunResult } from '../experiments/results';
 import { runFiles, runOne, writeJson } from '../experiments/run-one';
 import { engineIdentity } from '../train/config';
 import { firstDifference } from './differences';
-import { resolveStore, sameRunUnderEarlierId, type GridFile, type GridRow } from './grid-file';
+import { resolveStore, sameRunInOtherExperiment, sameRunUnderEarlierId, type GridFile, type GridRow } from './grid-file';
 import { gitCommit, hostName, treeDirty } from './provenance';
 
 export class RowConflictError extends Error {
@@ -70,6 +70,27 @@ export interface RunRowOptions {
   retireOtherSpec?: boolean;
 }
 
+/**
+ * A finished result of this row's run in a sibling experiment's store (the folders beside `storeDir`, as
+ * reproductions/results/<profile>/<dataset>/<experiment>/ are), or null.
+ */
+export function sameRunBeside(storeDir: string, row: GridRow, resultsVersion: number): { file: string; result: RunResult } | null {
+  const parent = path.dirname(storeDir);
+  const siblings = fs.readdirSync(parent, { withFileTypes: true }).filter((d) => d.isDirectory() && path.join(parent, d.name) !== storeDir);
+  for (const sibling of siblings.map((d) => d.name).sort()) {
+    const file = runFiles(path.join(parent, sibling), row.name).result;
+    if (!fs.existsSync(file)) continue;
+    let result: RunResult;
+    try {
+      result = JSON.parse(fs.readFileSync(file, 'utf8')) as RunResult;
+    } catch {
+      continue; // that store's own status reports it
+    }
+    if (result?.status === 'done' && sameRunInOtherExperiment(result.row, row, resultsVersion)) return { file, result };
+  }
+  return null;
+}
+
 /** Moves a row's stored result of another spec to runs/retired/<name>.<its row id>.json; returns the new path. */
 export function retireStoredResult(storeDir: string, row: GridRow, otherId: string | undefined): string {
   const file = runFiles(storeDir, row.name).result;
@@ -113,6 +134,20 @@ export async function runRow(grid: GridFile, index: number, options: RunRowOptio
     say(`[row ${index}] ${row.name}: the stored result is this run under the earlier row id ${stored.earlierId}; it now carries row id ${row.id}`);
   }
   if (stored.kind === 'result' && stored.result.status === 'done') return { status: 'done-earlier' };
+  const beside = stored.kind === 'absent' ? sameRunBeside(storeDir, row, grid.resultsVersion) : null;
+  if (beside) {
+    // The same run, finished for another experiment: recorded for this row too, with where it came from.
+    const { result } = beside;
+    const from = { experiment: String(result.row!.spec.experiment), rowId: result.row!.id, file: path.relative(storeDir, beside.file) };
+    writeJson(runFiles(storeDir, row.name).result, {
+      ...result,
+      experiment: row.spec.experiment,
+      row: { id: row.id, index, resultsVersion: grid.resultsVersion, spec: row.spec as unknown as Record<string, unknown> },
+      provenance: { ...result.provenance!, sameRunAs: from },
+    });
+    say(`[row ${index}] ${row.name}: the same run is done in ${from.experiment} (row id ${from.rowId}); its result is recorded for this row`);
+    return { status: 'done-earlier' };
+  }
   if (stored.kind === 'other-spec' && options.retireOtherSpec) {
     say(`[row ${index}] ${row.name}: the stored result of another spec (row id ${stored.result.row?.id ?? 'none'}) moved to ${retireStoredResult(storeDir, row, stored.result.row?.id)}`);
   } else if (stored.kind === 'other-spec') {
