@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { execa } from 'execa';
 import { Job } from 'kubernetes-models/batch/v1/Job';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -117,6 +118,7 @@ describe('local pool', () => {
     const result = JSON.parse(fs.readFileSync(path.join(store, 'runs', `${planned.rows[1].name}.json`), 'utf8'));
     expect(result.row).toMatchObject({ id: planned.rows[1].id, index: 1, resultsVersion: RESULTS_VERSION });
     expect(result.provenance).toMatchObject({ host: os.hostname(), threads: 1, seed: 7, precision: 'fp32' });
+    expect(result.provenance.cpu.model).toBe(os.cpus()[0].model);
     expect(result.provenance.commit === null || /^[0-9a-f]{40}$/.test(result.provenance.commit)).toBe(true);
     expect(typeof result.provenance.dirty === 'boolean' || result.provenance.dirty === null).toBe(true);
     expect(result.taskSeconds).toHaveLength(10);
@@ -158,6 +160,38 @@ describe('runs shared between experiments', () => {
     expect(sameRunBeside(kdStore, otherSeed, kd.resultsVersion)).toBeNull();
     expect(sameRunBeside(kdStore, { ...kd.rows[withKd], methodVersion: kd.rows[withKd].methodVersion + 1 }, kd.resultsVersion)).toBeNull();
     expect(sameRunBeside(kdStore, kd.rows[withKd], kd.resultsVersion + 1)).toBeNull();
+    // A main-comparison result still under the earlier id rule (the whole profile hashed) is shared too.
+    const mainFile = path.join(store, 'runs', `${planned.rows[0].name}.json`);
+    const wholeSpec = { ...main.row.spec, profile: { ...main.row.spec.profile, methodOverrides: { ...main.row.spec.profile.methodOverrides, bic: { biasEpochs: 1 } } } };
+    const earlierId = rowId(wholeSpec, RESULTS_VERSION, planned.rows[0].methodVersion);
+    fs.writeFileSync(mainFile, JSON.stringify({ ...main, row: { ...main.row, id: earlierId, spec: wholeSpec } }));
+    try {
+      expect(sameRunBeside(kdStore, kd.rows[withKd], kd.resultsVersion)?.result.row?.id).toBe(earlierId);
+      expect(sameRunBeside(kdStore, otherSeed, kd.resultsVersion)).toBeNull();
+    } finally {
+      fs.writeFileSync(mainFile, JSON.stringify(main));
+    }
+  });
+});
+
+describe('engine of a row', () => {
+  const PROBE = path.join(ROOT, 'test', 'helpers', 'row-engine-probe.ts');
+  const probe = async (engine: Record<string, unknown>, env: Record<string, string> = {}) => {
+    const out = await execa(path.join(ROOT, 'node_modules', '.bin', 'tsx'), [PROBE, JSON.stringify(engine)], { cwd: ROOT, env, reject: false });
+    return JSON.parse(out.stdout.trim().split('\n').pop() ?? '{}');
+  };
+  const isaOrder = ['sse41', 'avx', 'avx2', 'avx2_vnni', 'avx512_core', 'avx512_core_vnni', 'avx512_core_bf16', 'avx512_core_amx'];
+
+  it('a row planned for an older ISA runs with oneDNN capped to it; a missing ISA is a clear error', { timeout: 120_000 }, async (ctx) => {
+    const own = planned.rows[0].spec.engine;
+    if (own.backend !== 'native' || !own.isa || isaOrder.indexOf(own.isa) < isaOrder.indexOf('avx2')) ctx.skip(); // needs the native engine on an AVX2 CPU
+    expect(await probe(own)).toEqual({ ok: true, isa: own.isa });
+    expect(await probe({ ...own, isa: 'avx2' })).toEqual({ ok: true, isa: 'avx2' });
+    // The user's own cap wins, and a planned ISA above it is refused with both named.
+    const refused = await probe({ ...own, isa: 'avx2' }, { DNNL_MAX_CPU_ISA: 'SSE41' });
+    expect(refused.ok).toBe(false);
+    expect(refused.error).toContain(`field 'spec.engine.isa' is "avx2" in the grid, but this machine computes with "sse41"`);
+    expect(refused.error).toContain('DNNL_MAX_CPU_ISA is SSE41 here');
   });
 });
 

@@ -57,6 +57,8 @@ export interface RunProvenance {
   /** Whether the working tree differed from the commit (the results store itself left out); null without git. */
   dirty: boolean | null;
   host: string;
+  /** The CPU's model name, and oneDNN's ISA cap where one was set (a row planned for an older ISA; see row-runner). */
+  cpu?: { model: string; isaCap: string | null };
   backend: { name: string; tfBackend: string; version: string };
   precision: string;
   threads: number | null;

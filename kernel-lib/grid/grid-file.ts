@@ -131,8 +131,10 @@ export function sameRunUnderEarlierId(stored: { id?: string; resultsVersion?: nu
 export function sameRunInOtherExperiment(stored: { id?: string; resultsVersion?: number; spec?: unknown } | undefined, row: GridRow, resultsVersion: number): boolean {
   if (!stored?.id || stored.resultsVersion !== resultsVersion || !stored.spec) return false;
   const spec = stored.spec as RowSpec;
-  if (spec.experiment === row.spec.experiment || rowId(spec, resultsVersion, row.methodVersion) !== stored.id) return false;
-  return canonicalJson({ ...spec, experiment: row.spec.experiment }) === canonicalJson(row.spec);
+  if (spec.experiment === row.spec.experiment) return false;
+  const sameSpec = rowId(spec, resultsVersion, row.methodVersion) === stored.id && canonicalJson({ ...spec, experiment: row.spec.experiment }) === canonicalJson(row.spec);
+  // A result its own store has not re-keyed yet (it keeps its earlier id until its row runs again) is the same run too.
+  return sameSpec || sameRunUnderEarlierId(stored, { ...row, spec: { ...row.spec, experiment: spec.experiment } }, resultsVersion);
 }
 
 export function rowName(run: Pick<RunSpec, 'id'>, seed: number): string {

@@ -30,3 +30,7 @@ export function treeDirty(storeDir: string): boolean | null {
 export function hostName(): string {
   return os.hostname();
 }
+
+export function cpuDescription(): { model: string; isaCap: string | null } {
+  return { model: os.cpus()[0]?.model ?? 'unknown', isaCap: process.env.DNNL_MAX_CPU_ISA ?? null };
+}

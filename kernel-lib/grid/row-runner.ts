@@ -14,7 +14,7 @@ import { runFiles, runOne, writeJson } from '../experiments/run-one';
 import { engineIdentity } from '../train/config';
 import { firstDifference } from './differences';
 import { resolveStore, sameRunInOtherExperiment, sameRunUnderEarlierId, type GridFile, type GridRow } from './grid-file';
-import { gitCommit, hostName, treeDirty } from './provenance';
+import { cpuDescription, gitCommit, hostName, treeDirty } from './provenance';
 
 export class RowConflictError extends Error {
   constructor(message: string) {
@@ -105,6 +105,12 @@ export async function checkRowEngine(row: GridRow): Promise<void> {
   const planned = row.spec.engine;
   // Threads are set before the engine starts (KDCL_THREADS), so a worker cannot run a row on other threads by mistake.
   process.env.KDCL_THREADS = String(planned.threads);
+  // oneDNN picks its kernels, and so their summation order, by ISA: on a newer CPU it is capped to the planned ISA,
+  // which gives the planned machine's digits (a finetune row planned on AMD avx512_core_bf16 and run on an Intel AMX
+  // Xeon matched to the last digit). A cap only lowers the ISA, and only if set before the engine starts.
+  if (planned.backend === 'native' && planned.isa && /^[a-z0-9_]+$/.test(planned.isa) && !process.env.DNNL_MAX_CPU_ISA) {
+    process.env.DNNL_MAX_CPU_ISA = planned.isa.toUpperCase();
+  }
   await initBackend({ backend: planned.backend as never, log: false });
   try {
     setPrecision(planned.precision);
@@ -117,7 +123,7 @@ export async function checkRowEngine(row: GridRow): Promise<void> {
   if (d) {
     throw new RowConflictError(
       `row ${row.index} (${row.name}): field '${d.path}' is ${d.right} in the grid, but this machine computes with ${d.left}; ` +
-        'run the row where the grid was planned for, or plan the grid for this engine',
+        `run the row on a CPU with the planned ISA (oneDNN is capped to it on newer ones${process.env.DNNL_MAX_CPU_ISA ? `; DNNL_MAX_CPU_ISA is ${process.env.DNNL_MAX_CPU_ISA} here` : ''}), or plan the grid for this engine`,
     );
   }
 }
@@ -185,6 +191,7 @@ export async function runRow(grid: GridFile, index: number, options: RunRowOptio
         commit: gitCommit(),
         dirty: treeDirty(storeDir),
         host: hostName(),
+        cpu: cpuDescription(),
         backend: { name: info.name, tfBackend: info.tfBackend, version: info.version },
         precision: spec.engine.precision,
         threads: info.threads,
