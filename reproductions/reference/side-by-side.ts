@@ -1,12 +1,14 @@
 /**
- * Is a PASS result kdcl's or PASS's? Trains kdcl's PASS and finetune and an independent PyTorch PASS and finetune
- * (pass_torch.py) on the same images, scenario, backbone shape and recipe, and prints their accuracy matrices side by side.
+ * Is a result kdcl's or the method's? Trains kdcl's PASS, BiC and finetune and independent PyTorch ones
+ * (pass_torch.py: PASS and finetune; bic_torch.py: BiC) on the same images, scenario, backbone shape and recipe,
+ * and prints their accuracy matrices side by side; for BiC also each bias stage of both sides.
  *
- *   npm run reference:pass                          the method-comparison test's first B0 profile, seeds 1993, 1, 2
- *   npm run reference:pass -- --train-per-class 400 --init-epochs 30 --epochs 10 --seeds 1993
+ *   npm run reference                               PASS and finetune at the method-comparison test's first B0 profile, seeds 1993, 1, 2
+ *   npm run reference -- --train-per-class 400 --init-epochs 30 --epochs 10 --seeds 1993
+ *   npm run reference -- --methods bic ...          BiC, stage by stage (its config: kdcl's, resolved for this profile)
  *
  * Options: --classes 20 --train-per-class 80 --test-per-class 50 --initial 5 --increment 5 --init-epochs 8
- * --epochs 4 --batch 32 --width 0.5 --blocks 1 --seeds 1993,1,2 --methods pass,finetune --threads 2 (both sides)
+ * --epochs 4 --batch 32 --width 0.5 --blocks 1 --seeds 1993,1,2 --methods pass,finetune,bic --threads 2 (both sides)
  * --out DIR (default .cache/reference-pass; each finished side is kept in DIR/results/ and reused by a later run
  * with the same options, so a longer seed list runs only the new seeds).
  * Needs Debian's python3-torch (/usr/bin/python3). The two sides draw different random numbers (init, batches,
@@ -18,13 +20,15 @@ import { execa } from 'execa';
 import { createHash } from 'node:crypto';
 import { initBackend } from '../../kernel-lib/backend/index';
 import { createRun } from '../../kernel-lib/train/index';
-import { EXPERIMENTS, PROFILES, loadExperimentDataset, runOptionsFor, type Profile } from '../../kernel-lib/experiments/index';
+import { EXPERIMENTS, PROFILES, buildMethod, loadExperimentDataset, runOptionsFor, type Profile } from '../../kernel-lib/experiments/index';
+import type { BiasCorrection, BiasStageReport } from '../../kernel-lib/methods/bic';
 import type { ImageDataset } from '../../kernel-lib/data/types';
 import { writeFileAtomic } from '../../kernel-lib/train/checkpoint';
 import { ROOT } from '../notebook-exec';
 
 const PYTHON = '/usr/bin/python3';
-const SCRIPT = path.join(ROOT, 'reproductions/reference/pass_torch.py');
+const METHODS = ['pass', 'finetune', 'bic'];
+const torchScript = (method: string) => path.join(ROOT, 'reproductions/reference', method === 'bic' ? 'bic_torch.py' : 'pass_torch.py');
 
 interface Options {
   classes: number; trainPerClass: number; testPerClass: number; initial: number; increment: number;
@@ -41,17 +45,17 @@ function parseArgs(argv: string[]): Options {
   for (let i = 0; i < argv.length; i += 2) {
     const key = camel(argv[i].replace(/^--/, '')) as keyof Options;
     const value = argv[i + 1];
-    if (!(key in o) || value === undefined) throw new Error(`pass-check: unknown option or missing value '${argv[i]}'; options: ${Object.keys(o).join(', ')}`);
+    if (!(key in o) || value === undefined) throw new Error(`side-by-side: unknown option or missing value '${argv[i]}'; options: ${Object.keys(o).join(', ')}`);
     if (key === 'out') o.out = path.resolve(value);
     else if (key === 'seeds') o.seeds = value.split(',').map(Number);
     else if (key === 'methods') {
       o.methods = value.split(',');
-      const bad = o.methods.filter((m) => m !== 'pass' && m !== 'finetune');
-      if (bad.length) throw new Error(`pass-check: --methods takes pass and/or finetune, got '${bad.join(',')}'`);
+      const bad = o.methods.filter((m) => !METHODS.includes(m));
+      if (bad.length) throw new Error(`side-by-side: --methods takes ${METHODS.join(', ')}, got '${bad.join(',')}'`);
       continue;
     }
     else (o[key] as number) = Number(value);
-    if (key !== 'out' && [o[key]].flat().some((v) => !Number.isFinite(v))) throw new Error(`pass-check: --${argv[i].replace(/^--/, '')} must be a number, got '${value}'`);
+    if (key !== 'out' && [o[key]].flat().some((v) => !Number.isFinite(v))) throw new Error(`side-by-side: --${argv[i].replace(/^--/, '')} must be a number, got '${value}'`);
   }
   return o;
 }
@@ -67,7 +71,21 @@ function exportImages(dataset: ImageDataset, dir: string): void {
   writeFileAtomic(path.join(dir, 'meta.json'), Buffer.from(JSON.stringify({ mean: dataset.mean, std: dataset.std, size: dataset.train.height })));
 }
 
-interface Result { matrix: number[][]; last: number; aia: number }
+/** One BiC bias stage: held-out accuracy (%) with the earlier corrections, then with this task's too. */
+interface Stage { task: number; heldOutImages: number; accuracyBefore: number; accuracyAfter: number; alpha: number; beta: number }
+interface Result {
+  matrix: number[][]; last: number; aia: number;
+  /** BiC: the uncorrected network's accuracy matrix and summary, and its bias stages. */
+  cnnMatrix?: number[][]; cnnLast?: number; cnnAia?: number; stages?: Stage[];
+}
+
+/** kdcl's BiC stages from the run's method state, in percent, with each task's learned alpha and beta. */
+function kdclStages(state: Record<string, unknown>): Stage[] {
+  const reports = (state.bicStageReports ?? []) as BiasStageReport[];
+  const corrections = (state.bicCorrections ?? []) as BiasCorrection[];
+  return reports.map((r, i) => ({ task: r.task, heldOutImages: r.heldOutImages, accuracyBefore: 100 * r.accuracyBefore,
+    accuracyAfter: 100 * r.accuracyAfter, alpha: corrections[i].alpha, beta: corrections[i].beta }));
+}
 
 const o = parseArgs(process.argv.slice(2));
 const profile: Profile = {
@@ -115,8 +133,13 @@ for (const seed of o.seeds) {
         }
         if (!kdcl) {
           const m = await run.runAll();
-          keep({ method, impl: 'kdcl', seed, r: { matrix: m.accuracyMatrix.map((row) => row.map((x) => 100 * x)), last: 100 * m.last, aia: 100 * m.aia },
-            seconds: (Date.now() - started - exportMs) / 1000, peakRssMiB: process.resourceUsage().maxRSS / 1024 });
+          const percent = (matrix: number[][]) => matrix.map((row) => row.map((x) => 100 * x));
+          const r: Result = { matrix: percent(m.accuracyMatrix), last: 100 * m.last, aia: 100 * m.aia };
+          if (method === 'bic' && m.cnnSummary) {
+            Object.assign(r, { cnnMatrix: percent(m.cnnSummary.accuracyMatrix), cnnLast: 100 * m.cnnSummary.last, cnnAia: 100 * m.cnnSummary.aia,
+              stages: kdclStages(run.state.methodState) });
+          }
+          keep({ method, impl: 'kdcl', seed, r, seconds: (Date.now() - started - exportMs) / 1000, peakRssMiB: process.resourceUsage().maxRSS / 1024 });
         }
       } finally {
         run.dispose();
@@ -127,11 +150,13 @@ for (const seed of o.seeds) {
       continue;
     }
     const pyStarted = Date.now();
-    const py = await execa(PYTHON, [SCRIPT, '--data', o.out, '--seed', String(seed), '--method', method,
+    // BiC's PyTorch side runs kdcl's resolved config for this profile (memory, held-out ratio, stage-2 settings).
+    const methodArgs = method === 'bic' ? ['--config', JSON.stringify(buildMethod(spec, profile, o.classes).config)] : ['--method', method];
+    const py = await execa(PYTHON, [torchScript(method), '--data', o.out, '--seed', String(seed), ...methodArgs,
       '--initial', String(o.initial), '--increment', String(o.increment), '--init-epochs', String(o.initEpochs),
       '--epochs', String(o.epochs), '--batch', String(o.batch), '--width', String(o.width), '--blocks', String(o.blocks), '--threads', String(o.threads)]);
-    const pyResult = JSON.parse(py.stdout.trim().split('\n').at(-1)!) as Result & { peakRssMiB: number };
-    keep({ method, impl: 'pytorch', seed, r: pyResult, seconds: (Date.now() - pyStarted) / 1000, peakRssMiB: pyResult.peakRssMiB });
+    const { peakRssMiB, ...pyResult } = JSON.parse(py.stdout.trim().split('\n').at(-1)!) as Result & { peakRssMiB: number };
+    keep({ method, impl: 'pytorch', seed, r: pyResult, seconds: (Date.now() - pyStarted) / 1000, peakRssMiB });
   }
 }
 const fmt = (x: number) => x.toFixed(0);
@@ -166,4 +191,30 @@ for (const method of o.methods) {
   console.log(`\n${method}, first-task accuracy over ${seeds.length} paired seeds: kdcl ${a.m.toFixed(2)} ± ${a.sd.toFixed(2)}, PyTorch ${b.m.toFixed(2)} ± ${b.sd.toFixed(2)}; ` +
     `kdcl - PyTorch ${d.m.toFixed(2)} ± ${d.sd.toFixed(2)}, 95% interval [${lo.toFixed(2)}, ${hi.toFixed(2)}]: ` +
     `${lo > -2 && hi < 2 ? 'equivalent within ±2 points' : 'not shown equivalent within ±2 points'}`);
+}
+
+// BiC stage by stage (issue 15 point 8): what each bias stage trains on and what it does to the held-out accuracy
+// it optimises, then the whole run with and without the correction.
+const bic = results.filter((x) => x.method === 'bic' && x.r.stages);
+if (bic.length) {
+  console.log('\nBiC bias stages (held-out accuracy with the earlier corrections -> with this task\'s too):\n');
+  console.log('| seed | implementation | task | held-out images | before | after | alpha | beta |');
+  console.log('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const { seed, impl, r } of bic) {
+    for (const st of r.stages!) {
+      console.log(`| ${seed} | ${impl} | ${st.task} | ${st.heldOutImages} | ${st.accuracyBefore.toFixed(1)} | ${st.accuracyAfter.toFixed(1)} | ` +
+        `${st.alpha.toFixed(3)} | ${st.beta.toFixed(3)} |`);
+    }
+  }
+  console.log('\n| implementation | seeds | last, corrected | last, uncorrected | AIA, corrected | AIA, uncorrected | stages that lowered held-out accuracy |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const impl of ['kdcl', 'pytorch']) {
+    const runs = bic.filter((x) => x.impl === impl);
+    if (!runs.length) continue;
+    const mean = (pick: (r: Result) => number) => meanSd(runs.map((x) => pick(x.r)));
+    const cell = (pick: (r: Result) => number) => { const { m, sd } = mean(pick); return `${m.toFixed(1)} ± ${sd.toFixed(1)}`; };
+    const stages = runs.flatMap((x) => x.r.stages!);
+    const lowered = stages.filter((st) => st.accuracyAfter < st.accuracyBefore).length;
+    console.log(`| ${impl} | ${runs.length} | ${cell((r) => r.last)} | ${cell((r) => r.cnnLast!)} | ${cell((r) => r.aia)} | ${cell((r) => r.cnnAia!)} | ${lowered} of ${stages.length} |`);
+  }
 }
