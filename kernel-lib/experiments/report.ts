@@ -10,6 +10,7 @@ import { renderSvg } from '../viz/charts';
 import { experimentCharts, runLabel } from './analysis';
 import { METHOD_LABELS } from './experiments';
 import { claimsSection } from './claims';
+import { recencySection } from './recency';
 import { REFERENCES, SOURCES_CHECKED, referencesFor, type ReferenceNumber } from './references';
 import type { ExperimentOutcome, RunResult } from './runner';
 
@@ -138,6 +139,8 @@ export async function writeReport(outcome: ExperimentOutcome, options: ReportOpt
     markdownTable(outcome.table),
     '',
     ...referencesSection(outcome),
+    '',
+    ...recencySection(experiment, results.runs),
     '',
     '## Figures',
     '',
