@@ -428,7 +428,7 @@ describe('bias study', () => {
       const settings = { ...BIAS_STUDY_PRESETS.ci, classes: 6, tasks: 2, trainPerClass: 16, testPerClass: 4 };
       const models = [{ method: 'bic' }, { method: 'finetune', label: 'plain' }, { method: 'bic' }];
       const lines: string[] = [];
-      const first = await runBiasStudy(models, { settings, cacheDir: cache, log: (l) => lines.push(l) });
+      const first = await runBiasStudy(models, { settings, cacheDir: cache, committedDir: false, log: (l) => lines.push(l) });
       expect(first.runs.map((r) => [r.label, r.cached])).toEqual([['BiC', false], ['plain', false]]); // BiC once
       const bic = first.run('bic');
       expect(bic.history.map((v) => [v.task, v.variant, v.seenClasses])).toEqual([[0, 'raw logits', 3], [1, 'raw logits', 6]]);
@@ -438,8 +438,18 @@ describe('bias study', () => {
       expect(() => first.run('lucir')).toThrow(/no run 'lucir'; runs: BiC \(bic\), plain \(finetune\)/);
       expect(lines.filter((l) => l.includes('task 1 done'))).toHaveLength(2);
 
-      const again = await runBiasStudy([{ method: 'bic', label: 'BiC again' }], { settings, cacheDir: cache, log: () => {} });
+      const again = await runBiasStudy([{ method: 'bic', label: 'BiC again' }], { settings, cacheDir: cache, committedDir: false, log: () => {} });
       expect(again.runs[0].cached).toBe(true);
+      // Results committed with the repository are read without a cache, and a study never writes there.
+      const committed = `${cache}-committed`;
+      fs.cpSync(cache, committed, { recursive: true });
+      const before = fs.readdirSync(committed).sort();
+      const loaded: string[] = [];
+      const fromRepo = await runBiasStudy([{ method: 'finetune' }], { settings, cacheDir: false, committedDir: committed, log: (l) => loaded.push(l) });
+      expect(fromRepo.runs[0].cached).toBe(true);
+      expect(loaded.join('\n')).toContain('loaded from');
+      expect(fs.readdirSync(committed).sort()).toEqual(before);
+      fs.rmSync(committed, { recursive: true, force: true });
       expect(again.runs[0].history.map((v) => v.model)).toEqual(['BiC again', 'BiC again']);
       expect(again.runs[0].corrected!.map((v) => v.confusion)).toEqual(bic.corrected!.map((v) => v.confusion));
       await expect(runBiasStudy([{ method: 'nope' }], { settings, cacheDir: false })).rejects.toThrow(/unknown method\(s\) nope; valid methods: .*bic/);

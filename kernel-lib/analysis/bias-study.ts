@@ -15,7 +15,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { BackboneSpec } from '../models/resnet';
-import { cacheDir } from '../paths';
+import { cacheDir, repoRoot } from '../paths';
 import { writeFileAtomic } from '../train/checkpoint';
 import { createRun } from '../train/run';
 import { methodNames } from '../methods/registry';
@@ -179,8 +179,26 @@ export interface RunBiasStudyOptions {
   settings?: Partial<BiasStudySettings>;
   /** Folder of cached results (default <cache>/bias-study); false: no cache, always train. */
   cacheDir?: string | false;
+  /**
+   * Results committed with the repository, read before the cache and never written by a study (default
+   * reproductions/results/bias-study, which `npm run bias-study` fills); false, or KDCL_RETRAIN=1, skips them.
+   */
+  committedDir?: string | false;
   /** Progress lines (default console.log). */
   log?: (line: string) => void;
+}
+
+/** Where `npm run bias-study` commits notebook 05's study, so that the notebook opens on results without training. */
+export const COMMITTED_BIAS_STUDY = path.join(repoRoot(), 'reproductions', 'results', 'bias-study');
+
+/** Notebook 05's models: the picked method, BiC, SS-IL, and replay + KD under a global softmax. */
+export function notebookStudyModels(picked: string): StudyModel[] {
+  return [
+    { method: picked },
+    { method: 'bic' },
+    { method: 'ssil' },
+    { method: 'replay-kd', config: { softmax: 'global', kdLoss: 'ce' }, label: 'Replay + KD (global softmax)' },
+  ];
 }
 
 /** Trains (or loads from the cache) each model on the study's data and records the bias views after every task. */
@@ -194,16 +212,18 @@ export async function runBiasStudy(models: StudyModel[], options: RunBiasStudyOp
   // The same model asked for twice (e.g. the picked method is BiC) is trained once.
   const unique = models.filter((m, i) => models.findIndex((o) => modelLabel(o) === modelLabel(m)) === i);
   const folder = options.cacheDir === false ? null : (options.cacheDir ?? path.join(cacheDir(), 'bias-study'));
+  const committed = options.committedDir === false || process.env.KDCL_RETRAIN === '1' ? null : (options.committedDir ?? COMMITTED_BIAS_STUDY);
 
   const runs: StudyRun[] = [];
   let dataset: Awaited<ReturnType<typeof loadExperimentDataset>> | null = null;
   for (const model of unique) {
     const label = modelLabel(model);
-    const file = folder ? path.join(folder, `${model.method}-${cacheKey(settings, model)}.json`) : null;
-    const hit = file ? readCached(file) : null;
-    if (hit) {
-      log(`${label}: loaded from ${path.relative(process.cwd(), file!)}`);
-      runs.push(fromCache(hit, label));
+    const name = `${model.method}-${cacheKey(settings, model)}.json`;
+    const file = folder ? path.join(folder, name) : null;
+    const from = [committed && path.join(committed, name), file].find((f): f is string => !!f && readCached(f) !== null);
+    if (from) {
+      log(`${label}: loaded from ${path.relative(process.cwd(), from)}`);
+      runs.push(fromCache(readCached(from)!, label));
       continue;
     }
     await initBackend({ log: false });
