@@ -19,7 +19,9 @@ import { fileURLToPath } from 'node:url';
 import { initBackend, PRECISIONS, setPrecision, type Precision } from '../kernel-lib/backend/index';
 import { markdownTable } from '../kernel-lib/experiments/index';
 import {
+  describeCost,
   gitCommit,
+  gridCost,
   gridStatus,
   kubernetesJob,
   kubernetesYaml,
@@ -208,6 +210,7 @@ function status(positional: string[], f: Flags): void {
     console.log(`${String(row.index).padStart(4)}  ${s.state.padEnd(10)} ${row.name.padEnd(34)} ${detail}`);
   }
   console.log(`\n${grid.rows.length} rows: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ')}`);
+  console.log(describeCost(gridCost(rows)));
 }
 
 /**

@@ -9,3 +9,4 @@ export { gridStatus, mergeGrid, rowLogFile, rowOutputFile, rowStatus, type Merge
 export { formatDuration, runPool, type PoolOptions, type PoolSummary } from './pool';
 export { kubernetesJob, kubernetesYaml, slurmScript, type KubernetesOptions, type SlurmOptions } from './cluster';
 export { gitCommit, treeDirty } from './provenance';
+export { describeCost, gridCost, type GridCost } from './cost';

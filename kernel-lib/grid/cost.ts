@@ -1,0 +1,64 @@
+/**
+ * What a grid costs in CPU time: measured on its finished rows (each result's process CPU seconds; a row on T
+ * threads counts T cores' work), and for the rest scaled from finished rows of the same run (another seed), or else
+ * of the same method in the same scenario. A row with neither is left unestimated, and named.
+ */
+import type { RowStatus } from './store';
+
+export interface GridCost {
+  finished: { rows: number; cpuHours: number; wallHours: number };
+  /** Finished rows recorded from another experiment's identical run (provenance.sameRunAs): no cost here. */
+  shared: number;
+  /** Rows not finished whose cost is the mean of finished rows like them. */
+  estimated: { rows: number; cpuHours: number };
+  /** Rows not finished with no finished row to scale from. */
+  unestimated: string[];
+}
+
+const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
+
+export function gridCost(rows: readonly RowStatus[]): GridCost {
+  const done = rows.flatMap(({ row, status }) => (status.state === 'done' && status.result.cpuSeconds ? [{ row, result: status.result }] : []));
+  const own = done.filter((d) => !d.result.provenance?.sameRunAs);
+  const byRun = new Map<string, number[]>();
+  const byMethod = new Map<string, number[]>();
+  for (const { row, result } of done) {
+    const run = row.spec.run;
+    byRun.set(run.id, [...(byRun.get(run.id) ?? []), result.cpuSeconds!]);
+    const key = `${run.method} ${run.scenario}`;
+    byMethod.set(key, [...(byMethod.get(key) ?? []), result.cpuSeconds!]);
+  }
+  let estimatedSeconds = 0;
+  let estimatedRows = 0;
+  const unestimated: string[] = [];
+  for (const { row, status } of rows) {
+    if (status.state === 'done') continue;
+    const like = byRun.get(row.spec.run.id) ?? byMethod.get(`${row.spec.run.method} ${row.spec.run.scenario}`);
+    if (!like) {
+      unestimated.push(row.name);
+      continue;
+    }
+    estimatedSeconds += mean(like);
+    estimatedRows++;
+  }
+  return {
+    finished: {
+      rows: own.length,
+      cpuHours: own.reduce((a, d) => a + d.result.cpuSeconds!, 0) / 3600,
+      wallHours: own.reduce((a, d) => a + d.result.seconds, 0) / 3600,
+    },
+    shared: done.length - own.length,
+    estimated: { rows: estimatedRows, cpuHours: estimatedSeconds / 3600 },
+    unestimated,
+  };
+}
+
+/** One paragraph for `grid status`. */
+export function describeCost(cost: GridCost): string {
+  const { finished, shared, estimated, unestimated } = cost;
+  const parts = [`finished rows: ${finished.rows}, ${finished.cpuHours.toFixed(2)} CPU-hours measured (${finished.wallHours.toFixed(2)} h of row wall time)`];
+  if (shared) parts.push(`${shared} recorded from another experiment's identical runs, at no cost here`);
+  if (estimated.rows) parts.push(`${estimated.rows} more: about ${estimated.cpuHours.toFixed(1)} CPU-hours, scaled from finished rows of the same run or method and scenario`);
+  if (unestimated.length) parts.push(`${unestimated.length} with nothing finished to scale from (${unestimated.slice(0, 6).join(', ')}${unestimated.length > 6 ? ', ...' : ''})`);
+  return `cost: ${parts.join('; ')}`;
+}

@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { describeCost, gridCost } from '../kernel-lib/grid/cost';
+import type { RowStatus } from '../kernel-lib/grid/store';
+
+const row = (name: string, runId: string, method: string, scenario = 'b0-10') => ({ name, spec: { run: { id: runId, method, scenario } } });
+const done = (cpuSeconds: number, seconds: number, sameRunAs?: object) =>
+  ({ state: 'done', result: { cpuSeconds, seconds, provenance: sameRunAs ? { sameRunAs } : {} } });
+const pending = { state: 'pending', tasksDone: 0 };
+
+describe('grid cost', () => {
+  it('measures finished rows, scales the rest from the same run or else the same method and scenario, and names what it cannot', () => {
+    const rows = [
+      { row: row('lwf_b0-10_s1', 'lwf_b0-10', 'lwf'), status: done(3600, 4000) },
+      { row: row('lwf_b0-10_s2', 'lwf_b0-10', 'lwf'), status: done(5400, 6000) },
+      { row: row('lwf_b0-10_s3', 'lwf_b0-10', 'lwf'), status: pending }, // same run: (3600 + 5400) / 2 = 4500 s
+      { row: row('lwf_no-kd_b0-10_s1', 'lwf_no-kd_b0-10', 'lwf'), status: pending }, // same method and scenario: 4500 s
+      { row: row('lwf_b50-10_s1', 'lwf_b50-10', 'lwf', 'b50-10'), status: pending }, // nothing like it
+      { row: row('icarl_b0-10_s1', 'icarl_b0-10', 'icarl'), status: done(7200, 7200, { experiment: 'main-comparison' }) },
+    ] as unknown as RowStatus[];
+    const cost = gridCost(rows);
+    expect(cost.finished).toEqual({ rows: 2, cpuHours: 2.5, wallHours: 10000 / 3600 });
+    expect(cost.shared).toBe(1);
+    expect(cost.estimated).toEqual({ rows: 2, cpuHours: 2.5 });
+    expect(cost.unestimated).toEqual(['lwf_b50-10_s1']);
+    expect(describeCost(cost)).toBe('cost: finished rows: 2, 2.50 CPU-hours measured (2.78 h of row wall time); 1 recorded from another ' +
+      "experiment's identical runs, at no cost here; 2 more: about 2.5 CPU-hours, scaled from finished rows of the same run or method and scenario; " +
+      '1 with nothing finished to scale from (lwf_b50-10_s1)');
+  });
+});
