@@ -207,22 +207,21 @@ const TASK = 2;
 console.log(\`methods: \${methodNames().join(', ')}\`);
 `),
     md(`
-## Train (or load) the runs
+## Load (or train) the runs
 
 The picked method, BiC, SS-IL, and "Replay + KD" with a global softmax (the same exemplar memory and KD, plain
-cross-entropy over all classes). The bias views are recorded after every task. \`KDCL_PROFILE=ci\` in the environment
-selects a much smaller setting (used by the tests).
+cross-entropy over all classes). The bias views are recorded after every task. By default the runs come from
+\`reproductions/results/bias-study/\`, committed with the repository (\`npm run bias-study\` made them; \`-- --methods
+icarl,eeil\` adds other picks), so nothing trains; a pick that is not there trains here in a few minutes and is
+cached. **\`KDCL_RETRAIN=1\` trains every run here instead.** \`KDCL_PROFILE=ci\` in the environment selects a much
+smaller setting (used by the tests).
 `),
     code(`
-import { runBiasStudy } from './kernel-lib/analysis/bias-study';
+import { notebookStudyModels, runBiasStudy } from './kernel-lib/analysis/bias-study';
 
-const study = await runBiasStudy([
-  { method: METHOD },
-  { method: 'bic' },
-  { method: 'ssil' },
-  { method: 'replay-kd', config: { softmax: 'global', kdLoss: 'ce' }, label: 'Replay + KD (global softmax)' },
-]);
-study.runs.map((r) => \`\${r.label}: accuracy after each task \${r.accuracy.map((a) => (100 * a).toFixed(1) + '%').join(', ')}\${r.cached ? ' (cached)' : ''}\`);
+// [METHOD, 'bic', 'ssil', replay-kd with { softmax: 'global', kdLoss: 'ce' }]
+const study = await runBiasStudy(notebookStudyModels(METHOD));
+study.runs.map((r) => \`\${r.label}: accuracy after each task \${r.accuracy.map((a) => (100 * a).toFixed(1) + '%').join(', ')}\${r.cached ? ' (loaded)' : ''}\`);
 `),
     md(`
 ## The four views of the picked method
