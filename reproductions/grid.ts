@@ -224,7 +224,8 @@ function finishedRowsTable(rows: ReturnType<typeof gridStatus>): string {
     const r = s.result;
     const first = r.taskSeconds?.[0];
     const newest = (r.accuracyMatrix ?? []).map((row, t) => Math.round(100 * row[t]));
-    lines.push(`| ${r.method} ${r.scenario}, seed ${r.seed} | ${r.seconds.toFixed(0)} s${first !== undefined ? ` (${first.toFixed(0)} s first task)` : ''} | ` +
+    const shared = r.provenance?.sameRunAs ? ` (${r.provenance.sameRunAs.experiment}'s run)` : '';
+    lines.push(`| ${r.specId.replaceAll('_', ' ')}, seed ${r.seed}${shared} | ${r.seconds.toFixed(0)} s${first !== undefined ? ` (${first.toFixed(0)} s first task)` : ''} | ` +
       `${(100 * (r.aia ?? NaN)).toFixed(2)} | ${(100 * (r.last ?? NaN)).toFixed(2)} | ${newest.join(' ')} |`);
   }
   return lines.join('\n');

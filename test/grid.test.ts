@@ -152,6 +152,8 @@ describe('runs shared between experiments', () => {
     expect(adopted).toMatchObject({ experiment: 'kd-removal', row: { id: kd.rows[withKd].id, index: withKd } });
     expect(adopted.provenance.sameRunAs).toEqual({ experiment: 'main-comparison', rowId: planned.rows[0].id, file: path.relative(kdStore, path.join(store, 'runs', `${planned.rows[0].name}.json`)) });
     expect(gridStatus(kd)[withKd].status.state).toBe('done');
+    const table = await grid(['status', kdFile, '--markdown']);
+    expect(table.stdout).toContain(`| ${kd.rows[withKd].spec.run.id.replaceAll('_', ' ')}, seed 1993 (main-comparison's run) |`);
     // The KD-off row is another run: nothing beside it is its result.
     expect(gridStatus(kd)[noKd].status.state).toBe('pending');
     expect(sameRunBeside(kdStore, kd.rows[noKd], kd.resultsVersion)).toBeNull();
