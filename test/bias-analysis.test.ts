@@ -23,18 +23,14 @@ import {
   analyseRun,
   argMaxRows,
   bicBeforeAfter,
-  biasSummary,
   biasViews,
-  biasViewsFromJSON,
-  biasViewsToJSON,
   classifierWeights,
-  compareBias,
   correctedClassifier,
-  describeBias,
   testScores,
   type BiasViews,
   type ClassifierWeights,
 } from '../kernel-lib/analysis/bias';
+import { biasSummary, biasViewsFromJSON, biasViewsToJSON, compareBias, describeBias } from '../kernel-lib/analysis/bias-summary';
 import {
   biasCharts,
   biasSummaryTable,

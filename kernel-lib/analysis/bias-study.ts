@@ -24,7 +24,8 @@ import { loadExperimentDataset } from '../experiments/dataset';
 import { runOptionsFor } from '../experiments/runner';
 import { METHOD_LABELS, type RunSpec } from '../experiments/experiments';
 import { initBackend } from '../backend/index';
-import { analyseRun, bicBeforeAfter, biasViewsFromJSON, biasViewsToJSON, type BiasViews, type BiasViewsJSON } from './bias';
+import { analyseRun, bicBeforeAfter, type BiasViews } from './bias';
+import { biasViewsFromJSON, biasViewsToJSON, type BiasViewsJSON } from './bias-summary';
 
 export interface BiasStudySettings {
   /** The first `classes` classes of the embedded dataset, split into `tasks` equal tasks. */

@@ -11,7 +11,8 @@ import * as aq from 'arquero';
 import type { ChartSpec } from './charts';
 import { showChart } from './charts';
 import { displayBundle, displayHtml } from './display';
-import { biasSummary, compareBias, describeBias, type BiasViews } from '../analysis/bias';
+import type { BiasViews } from '../analysis/bias';
+import { biasSummary, compareBias, describeBias } from '../analysis/bias-summary';
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
 /** Old classes blue, the current task's classes red (the recency bias is "red is bigger"). */
