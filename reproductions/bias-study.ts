@@ -1,23 +1,48 @@
 /**
- * Trains notebook 05's bias study and commits it with the repository (reproductions/results/bias-study/), so the
- * notebook opens on results without training:
+ * Notebook 05's bias study from the command line.
  *
- *   npm run bias-study                          the notebook's default pick (LUCIR), BiC, SS-IL, replay + KD
- *   npm run bias-study -- --methods lucir,icarl  more picks: each adds its own run beside BiC, SS-IL and replay + KD
+ *   npm run bias-study                             trains the notebook's study and commits it with the repository
+ *                                                  (reproductions/results/bias-study/): the default pick (LUCIR),
+ *                                                  BiC, SS-IL and replay + KD, so the notebook opens on results
+ *   npm run bias-study -- --methods lucir,icarl    more picks for the notebook, each beside BiC, SS-IL and replay + KD
+ *   npm run bias-study -- --methods ssil --epochs 24 --config '{"divideLrByTask":false}'
+ *                                                  a what-if: only the named methods, with later-task epochs and/or a
+ *                                                  method config changed; kept in kdcl's cache, never committed
  *
- * The setting is the notebook's (KDCL_PROFILE, default smoke). A run already committed is loaded, not trained again.
+ * Each run prints, after every task, the accuracy on old and new classes and the share of predictions that fall on
+ * the new task's classes (the task-recency bias). The setting is the notebook's (KDCL_PROFILE, default smoke).
  */
-import { COMMITTED_BIAS_STUDY, notebookStudyModels, runBiasStudy, type StudyModel } from '../kernel-lib/analysis/bias-study';
+import { COMMITTED_BIAS_STUDY, biasStudySettings, notebookStudyModels, runBiasStudy, type StudyModel } from '../kernel-lib/analysis/bias-study';
 
+const USAGE = "usage: npm run bias-study [-- --methods lucir,icarl,...] [--epochs N] [--config '{...}']";
 const args = process.argv.slice(2);
-const at = args.indexOf('--methods');
-if (args.some((a, i) => a.startsWith('--') && a !== '--methods') || (at >= 0 && !args[at + 1])) {
-  console.error('usage: npm run bias-study [-- --methods lucir,icarl,...]');
-  process.exit(2);
+const flags = new Map<string, string>();
+for (let i = 0; i < args.length; i += 2) {
+  if (!['--methods', '--epochs', '--config'].includes(args[i]) || args[i + 1] === undefined) {
+    console.error(`bias-study: '${args[i]}' ${args[i + 1] === undefined && args[i]?.startsWith('--') ? 'needs a value' : 'is not an option'}\n${USAGE}`);
+    process.exit(2);
+  }
+  flags.set(args[i].slice(2), args[i + 1]);
 }
-const picks = at >= 0 ? args[at + 1].split(',') : ['lucir'];
-const models: StudyModel[] = picks.flatMap((p) => notebookStudyModels(p));
+const picks = (flags.get('methods') ?? 'lucir').split(',');
+const epochs = flags.has('epochs') ? Number(flags.get('epochs')) : undefined;
+if (epochs !== undefined && !(Number.isInteger(epochs) && epochs > 0)) throw new Error(`bias-study: --epochs must be a positive integer, got '${flags.get('epochs')}'`);
+let config: Record<string, unknown> | undefined;
+try {
+  config = flags.has('config') ? (JSON.parse(flags.get('config')!) as Record<string, unknown>) : undefined;
+} catch (err) {
+  throw new Error(`bias-study: --config is not JSON: ${(err as Error).message}`);
+}
+const whatIf = epochs !== undefined || config !== undefined;
+const settings = { ...biasStudySettings(), ...(epochs !== undefined ? { epochs } : {}) };
+const models: StudyModel[] = whatIf
+  ? picks.map((method) => ({ method, config, label: `${method}${config ? ` ${JSON.stringify(config)}` : ''}, ${settings.epochs} epochs after the first task` }))
+  : picks.flatMap((p) => notebookStudyModels(p));
 const started = Date.now();
-const study = await runBiasStudy(models, { cacheDir: COMMITTED_BIAS_STUDY, committedDir: false });
-for (const r of study.runs) console.log(`${r.label}: accuracy after each task ${r.accuracy.map((a) => (100 * a).toFixed(1)).join(', ')}% (${r.cached ? 'committed earlier' : `${r.seconds.toFixed(0)} s`})`);
-console.log(`bias study in ${COMMITTED_BIAS_STUDY}, ${((Date.now() - started) / 1000).toFixed(0)} s`);
+const study = await runBiasStudy(models, whatIf ? { settings, committedDir: false } : { settings, cacheDir: COMMITTED_BIAS_STUDY, committedDir: false });
+const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1) : '-');
+for (const r of study.runs) {
+  console.log(`${r.label}: accuracy after each task ${r.accuracy.map(pct).join(', ')}% (${r.cached ? 'loaded' : `${r.seconds.toFixed(0)} s`})`);
+  for (const h of r.history) console.log(`  after task ${h.task}: old classes ${pct(h.metrics.old)}%, new ${pct(h.metrics.new)}%, predictions on new classes ${pct(h.newPredictionShare)}%`);
+}
+console.log(`bias study ${whatIf ? 'in the cache' : `in ${COMMITTED_BIAS_STUDY}`}, ${((Date.now() - started) / 1000).toFixed(0)} s`);
