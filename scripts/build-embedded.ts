@@ -15,7 +15,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT } from '../kernel-lib/data/common';
 import { writeFileAtomic } from '../kernel-lib/data/cache';
-import { EMBEDDED_DIR, buildEmbedded } from '../kernel-lib/data/embedded';
+import { EMBEDDED_DIR } from '../kernel-lib/data/embedded';
+import { buildEmbedded } from '../kernel-lib/data/embedded-build';
 
 const { values } = parseArgs({
   options: {

@@ -6,7 +6,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { channelStats, loadDataset } from '../kernel-lib/data/index';
-import { EMBEDDED_DIR, EMBEDDED_SPEC, buildEmbedded, parsePack, readManifest } from '../kernel-lib/data/embedded';
+import { EMBEDDED_DIR, EMBEDDED_SPEC, parsePack, readManifest } from '../kernel-lib/data/embedded';
+import { buildEmbedded } from '../kernel-lib/data/embedded-build';
 import { sha256Hex } from '../kernel-lib/data/cache';
 import { HAVE_SHARED_TINY_IMAGENET, SHARED_TINY_IMAGENET } from './data-helpers';
 
