@@ -221,10 +221,17 @@ export async function runBiasStudy(models: StudyModel[], options: RunBiasStudyOp
     const label = modelLabel(model);
     const name = `${model.method}-${cacheKey(settings, model)}.json`;
     const file = folder ? path.join(folder, name) : null;
-    const from = [committed && path.join(committed, name), file].find((f): f is string => !!f && readCached(f) !== null);
-    if (from) {
-      log(`${label}: loaded from ${path.relative(process.cwd(), from)}`);
-      runs.push(fromCache(readCached(from)!, label));
+    let hit: { from: string; run: CachedRun } | null = null;
+    for (const f of [committed && path.join(committed, name), file]) {
+      const run = f ? readCached(f) : null;
+      if (run) {
+        hit = { from: f as string, run };
+        break;
+      }
+    }
+    if (hit) {
+      log(`${label}: loaded from ${path.relative(process.cwd(), hit.from)}`);
+      runs.push(fromCache(hit.run, label));
       continue;
     }
     await initBackend({ log: false });

@@ -15,7 +15,7 @@ export interface RecencyRow {
   /** Accuracy on the first task right after it (percent). */
   firstTask: number;
   /** Mean over tasks t >= 1 of the accuracy on task t right after it (percent). */
-  newestWhileTrained: number | null;
+  newestWhileTrained: number;
   /** After the last task: accuracy on the newest task's classes, and on all older classes (class-weighted). */
   newestAtEnd: number;
   olderAtEnd: number;
@@ -51,7 +51,7 @@ export function recencyRows(experiment: ExperimentDefinition, runs: readonly Run
       scenario: group[0].scenario,
       seeds: each.length,
       firstTask: mean(each.map((x) => x.firstTask)),
-      newestWhileTrained: mean(each.map((x) => x.newestWhileTrained!)),
+      newestWhileTrained: mean(each.map((x) => x.newestWhileTrained)),
       newestAtEnd: mean(each.map((x) => x.newestAtEnd)),
       olderAtEnd: mean(each.map((x) => x.olderAtEnd)),
     });
