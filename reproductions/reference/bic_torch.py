@@ -17,16 +17,14 @@ Usage: /usr/bin/python3 bic_torch.py --data DIR --seed S --config JSON [--initia
        --epochs 4 --batch 32 --width 0.5 --blocks 1 --threads 2]
 Prints one JSON line: {"method", "seed", "matrix", "cnnMatrix", "stages", "last", "aia", "peakRssMiB"} (percent).
 """
-import argparse
-import copy
 import json
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from torch_common import (Network, augment, eval_features, load_data, peak_rss_mib, profile_sgd, set_cosine_lr, summary,
-                          task_accuracies, task_bounds)
+from torch_common import (Network, eval_features, frozen_copy, profile_sgd, reference_parser, report, start, summary,
+                          task_accuracies, train_task)
 
 
 def corrected(logits, corrections):
@@ -84,22 +82,11 @@ def fit_bias(logits, labels, lo, hi, cfg, rng):
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument('--data', required=True)
-    p.add_argument('--seed', type=int, default=1993)
-    p.add_argument('--config', required=True, help="kdcl's resolved BiC config (JSON)")
-    for flag, default in [('--initial', 5), ('--increment', 5), ('--init-epochs', 8), ('--epochs', 4), ('--batch', 32),
-                          ('--blocks', 1), ('--threads', 2)]:
-        p.add_argument(flag, type=int, default=default)
-    p.add_argument('--width', type=float, default=0.5)
+    p = reference_parser('BiC')
     a = p.parse_args()
     cfg = json.loads(a.config)
 
-    torch.manual_seed(a.seed)
-    torch.set_num_threads(a.threads)
-    rng = np.random.default_rng(a.seed)
-    xtr, ytr, xte, yte = load_data(a.data)
-    tasks = task_bounds(int(ytr.max()) + 1, a.initial, a.increment)
+    rng, xtr, ytr, xte, yte, tasks = start(a)
 
     net, old, memory, corrections = Network(a.width, a.blocks), None, {}, []
     matrix, cnn_matrix, stages = [], [], []
@@ -117,25 +104,18 @@ def main():
             new_train, new_held = hold_out(new, ytr[new], per_class, rng)
             train, held = torch.cat([new_train, replay_train]), torch.cat([replay_held, new_held])
         lam = lo / hi
-        opt, epochs = profile_sgd(net, t), a.init_epochs if t == 0 else a.epochs
-        for epoch in range(epochs):
-            set_cosine_lr(opt, 0.05, epoch, epochs)
-            net.train()
-            order = train[torch.from_numpy(rng.permutation(len(train)))]
-            for b in range(0, len(order), a.batch):
-                bi = order[b : b + a.batch]
-                x, y = augment(xtr[bi], rng), ytr[bi]
-                logits = corrected(net(x), corrections)
-                loss = (1 - lam) * F.cross_entropy(logits, y)
-                if old is not None:
-                    with torch.no_grad():
-                        teacher = corrected(old(x), corrections)
-                    soft = F.softmax(teacher / cfg['temperature'], 1)
-                    kd = -(soft * F.log_softmax(logits[:, :lo] / cfg['temperature'], 1)).sum(1).mean()
-                    loss = loss + lam * kd
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+
+        def step_loss(x, y):
+            logits = corrected(net(x), corrections)
+            loss = (1 - lam) * F.cross_entropy(logits, y)
+            if old is not None:
+                with torch.no_grad():
+                    teacher = corrected(old(x), corrections)
+                soft = F.softmax(teacher / cfg['temperature'], 1)
+                loss = loss + lam * -(soft * F.log_softmax(logits[:, :lo] / cfg['temperature'], 1)).sum(1).mean()
+            return loss
+
+        train_task(net, profile_sgd(net, t), train, xtr, ytr, a.init_epochs if t == 0 else a.epochs, a.batch, rng, step_loss)
         net.eval()
         if held is not None:  # stage 2
             with torch.no_grad():
@@ -157,14 +137,10 @@ def main():
         for c in range(lo, hi):
             members = torch.nonzero(ytr == c).flatten()
             memory[c] = members[herding(eval_features(net, xtr[members]), min(m, len(members)))]
-        old = copy.deepcopy(net)
-        for q in old.parameters():
-            q.requires_grad_(False)
+        old = frozen_copy(net)
 
-    last, aia = summary(matrix, tasks)
     cnn_last, cnn_aia = summary(cnn_matrix, tasks)
-    print(json.dumps({'method': 'bic', 'seed': a.seed, 'matrix': matrix, 'cnnMatrix': cnn_matrix, 'stages': stages, 'last': last, 'aia': aia,
-                      'cnnLast': cnn_last, 'cnnAia': cnn_aia, 'peakRssMiB': peak_rss_mib()}))
+    report('bic', a.seed, matrix, tasks, cnnMatrix=cnn_matrix, stages=stages, cnnLast=cnn_last, cnnAia=cnn_aia)
 
 
 if __name__ == '__main__':

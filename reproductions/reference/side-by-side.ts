@@ -1,14 +1,15 @@
 /**
- * Is a result kdcl's or the method's? Trains kdcl's PASS, BiC and finetune and independent PyTorch ones
- * (pass_torch.py: PASS and finetune; bic_torch.py: BiC) on the same images, scenario, backbone shape and recipe,
- * and prints their accuracy matrices side by side; for BiC also each bias stage of both sides.
+ * Is a result kdcl's or the method's? Trains kdcl's PASS, BiC, PRAKA, IL2A and finetune and independent PyTorch ones
+ * (pass_torch.py: PASS and finetune; bic_torch.py, praka_torch.py, il2a_torch.py) on the same images, scenario,
+ * backbone shape and recipe, and prints their accuracy matrices side by side; for BiC also each bias stage of both sides.
  *
  *   npm run reference                               PASS and finetune at the method-comparison test's first B0 profile, seeds 1993, 1, 2
  *   npm run reference -- --train-per-class 400 --init-epochs 30 --epochs 10 --seeds 1993
  *   npm run reference -- --methods bic ...          BiC, stage by stage (its config: kdcl's, resolved for this profile)
+ *   npm run reference -- --methods praka,il2a ...   the other feature-replay methods (config: kdcl's, resolved)
  *
  * Options: --classes 20 --train-per-class 80 --test-per-class 50 --initial 5 --increment 5 --init-epochs 8
- * --epochs 4 --batch 32 --width 0.5 --blocks 1 --seeds 1993,1,2 --methods pass,finetune,bic --threads 2 (both sides)
+ * --epochs 4 --batch 32 --width 0.5 --blocks 1 --seeds 1993,1,2 --methods pass,finetune,bic,praka,il2a --threads 2 (both sides)
  * --out DIR (default .cache/reference-pass; each finished side is kept in DIR/results/ and reused by a later run
  * with the same options, so a longer seed list runs only the new seeds).
  * Needs Debian's python3-torch (/usr/bin/python3). The two sides draw different random numbers (init, batches,
@@ -27,8 +28,10 @@ import { writeFileAtomic } from '../../kernel-lib/train/checkpoint';
 import { ROOT } from '../notebook-exec';
 
 const PYTHON = '/usr/bin/python3';
-const METHODS = ['pass', 'finetune', 'bic'];
-const torchScript = (method: string) => path.join(ROOT, 'reproductions/reference', method === 'bic' ? 'bic_torch.py' : 'pass_torch.py');
+const METHODS = ['pass', 'finetune', 'bic', 'praka', 'il2a'];
+/** The PyTorch side of each method; those in CONFIGURED take kdcl's resolved config (--config), so both run one configuration. */
+const torchScript = (method: string) => path.join(ROOT, 'reproductions/reference', method === 'finetune' ? 'pass_torch.py' : `${method}_torch.py`);
+const CONFIGURED = ['bic', 'praka', 'il2a'];
 
 interface Options {
   classes: number; trainPerClass: number; testPerClass: number; initial: number; increment: number;
@@ -150,8 +153,9 @@ for (const seed of o.seeds) {
       continue;
     }
     const pyStarted = Date.now();
-    // BiC's PyTorch side runs kdcl's resolved config for this profile (memory, held-out ratio, stage-2 settings).
-    const methodArgs = method === 'bic' ? ['--config', JSON.stringify(buildMethod(spec, profile, o.classes).config)] : ['--method', method];
+    // BiC's, PRAKA's and IL2A's PyTorch sides run kdcl's resolved config for this profile (BiC: memory, held-out
+    // ratio, stage-2 settings; PRAKA, IL2A: loss weights, temperature, augmentation settings).
+    const methodArgs = CONFIGURED.includes(method) ? ['--config', JSON.stringify(buildMethod(spec, profile, o.classes).config)] : ['--method', method];
     const py = await execa(PYTHON, [torchScript(method), '--data', o.out, '--seed', String(seed), ...methodArgs,
       '--initial', String(o.initial), '--increment', String(o.increment), '--init-epochs', String(o.initEpochs),
       '--epochs', String(o.epochs), '--batch', String(o.batch), '--width', String(o.width), '--blocks', String(o.blocks), '--threads', String(o.threads)]);

@@ -4,6 +4,8 @@ the profile's SGD with a per-epoch cosine, the task split and the accuracy matri
 Written from the papers and the reference implementations' semantics, not from kdcl's code; the images are the
 exact arrays kdcl trains on (side-by-side.ts exports them, labels in arrival order: task t owns [start, end)).
 """
+import argparse
+import copy
 import json
 import math
 import resource
@@ -27,6 +29,36 @@ def load_data(data_dir):
     meta = json.load(open(f'{data_dir}/meta.json'))
     return (*load_split(data_dir, 'train', meta['mean'], meta['std'], meta['size']),
             *load_split(data_dir, 'test', meta['mean'], meta['std'], meta['size']))
+
+
+def reference_parser(config_of=None):
+    """The options every reference script takes (the task split, epochs, batch, backbone shape, threads); with
+    config_of, also --config: kdcl's resolved config of that method (JSON), so that both sides run one configuration."""
+    p = argparse.ArgumentParser()
+    p.add_argument('--data', required=True)
+    p.add_argument('--seed', type=int, default=1993)
+    if config_of:
+        p.add_argument('--config', required=True, help=f"kdcl's resolved {config_of} config (JSON)")
+    for flag, default in [('--initial', 5), ('--increment', 5), ('--init-epochs', 8), ('--epochs', 4), ('--batch', 32),
+                          ('--blocks', 1), ('--threads', 2)]:
+        p.add_argument(flag, type=int, default=default)
+    p.add_argument('--width', type=float, default=0.5)
+    return p
+
+
+def start(a):
+    """Seeds torch and numpy, sets the threads, loads the images: (rng, xtr, ytr, xte, yte, tasks)."""
+    torch.manual_seed(a.seed)
+    torch.set_num_threads(a.threads)
+    rng = np.random.default_rng(a.seed)
+    xtr, ytr, xte, yte = load_data(a.data)
+    return (rng, xtr, ytr, xte, yte, task_bounds(int(ytr.max()) + 1, a.initial, a.increment))
+
+
+def report(method, seed, matrix, tasks, **extra):
+    """The one JSON line side-by-side.ts reads: the accuracy matrix, last, AIA, peak RSS, and extra fields."""
+    last, aia = summary(matrix, tasks)
+    print(json.dumps({'method': method, 'seed': seed, 'matrix': matrix, 'last': last, 'aia': aia, **extra, 'peakRssMiB': peak_rss_mib()}))
 
 
 def task_bounds(classes, initial, increment):
@@ -78,12 +110,60 @@ class Network(nn.Module):
         return self.fc(self.features(x))
 
     def grow(self, outputs):
-        fc = nn.Linear(self.feature_dim, outputs)
-        if self.fc is not None:
-            with torch.no_grad():
-                fc.weight[: self.fc.out_features] = self.fc.weight
-                fc.bias[: self.fc.out_features] = self.fc.bias
-        self.fc = fc
+        self.fc = grown_linear(self.fc, self.feature_dim, outputs)
+
+
+def grown_linear(layer, inputs, outputs):
+    """A fresh nn.Linear(inputs, outputs) whose first rows are the old layer's (None: all fresh)."""
+    grown = nn.Linear(inputs, outputs)
+    if layer is not None:
+        with torch.no_grad():
+            grown.weight[: layer.out_features] = layer.weight
+            grown.bias[: layer.out_features] = layer.bias
+    return grown
+
+
+def frozen_copy(net):
+    """The teacher for the next task: a copy in eval mode with no gradients."""
+    old = copy.deepcopy(net)
+    old.eval()
+    for q in old.parameters():
+        q.requires_grad_(False)
+    return old
+
+
+def rotated(x, y, rotations=4):
+    """Each image followed by its 90, 180, 270 degree rotations; label rotations * y + k (PASS's joint labels)."""
+    x = torch.stack([torch.rot90(x, k, (2, 3)) for k in range(rotations)], 1).flatten(0, 1)
+    y = torch.stack([y * rotations + k for k in range(rotations)], 1).flatten()
+    return x, y
+
+
+def train_task(net, opt, idx, xtr, ytr, epochs, batch, rng, step_loss):
+    """One task: per-epoch cosine lr, a fresh permutation of the task's images each epoch, augmented batches;
+    step_loss(x, y) gives each batch's loss (drawn after the batch's augmentation, from the same rng)."""
+    base_lr = opt.param_groups[0]['lr']
+    for epoch in range(epochs):
+        set_cosine_lr(opt, base_lr, epoch, epochs)
+        net.train()
+        order = idx[torch.from_numpy(rng.permutation(len(idx)))]
+        for b in range(0, len(order), batch):
+            bi = order[b : b + batch]
+            loss = step_loss(augment(xtr[bi], rng), ytr[bi])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+
+def class_statistics(net, x, y, classes, rng, covariance=False, batch=256):
+    """Each class's eval-mode feature mean (and unbiased covariance) over its augmented training images: the
+    official PASS / IL2A / PRAKA `protoSave` reads its augmenting train loader with the model in eval mode."""
+    net.eval()
+    with torch.no_grad():
+        f = torch.cat([net.features(augment(x[i : i + batch], rng)) for i in range(0, len(x), batch)]).double()
+    means = [f[y == c].mean(0).float() for c in classes]
+    covs = [torch.cov(f[y == c].T).float() for c in classes] if covariance else None
+    return means, covs
 
 
 def augment(x, rng):
