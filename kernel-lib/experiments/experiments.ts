@@ -180,13 +180,13 @@ const replaySoftmax: ExperimentDefinition = {
   surveyTable: 'Tables 5a and 5b',
   notebook: '04-replay-kd-softmax.ipynb',
   question:
-    'With herding replay (20 exemplars per class), does each KD loss still add accuracy, and does the answer change when the classifier uses a separated softmax (SS-IL) instead of one global softmax?',
+    'With herding replay (20 exemplars per class in the survey; a profile scales it, e.g. 5 at `standard`), does each KD loss still add accuracy, and does the answer change when the classifier uses a separated softmax (SS-IL) instead of one global softmax?',
   claim: {
     text: 'With replay, the KD losses help more under a separated softmax (5b) than under a global softmax (5a).',
     source: 'the hypothesis Tables 5a/5b test (the survey text was not available to check its numbers)',
   },
   design:
-    "kdcl's replay-kd method (kernel-lib/methods/replay-kd.ts): herding memory with 20 exemplars per class, one expandable linear head, CE over all seen classes (global) or SS-IL's separated softmax; only `kdLoss` and `softmax` vary.",
+    "kdcl's replay-kd method (kernel-lib/methods/replay-kd.ts): herding memory with 20 exemplars per class times the profile's memoryScale (each run's `methodConfig.memoryPerClass` records it), one expandable linear head, CE over all seen classes (global) or SS-IL's separated softmax; only `kdLoss` and `softmax` vary.",
   scenarios: ABLATION_SCENARIOS,
   runs: ABLATION_SCENARIOS.flatMap((scenario) =>
     SOFTMAXES.flatMap((softmax) =>

@@ -11,7 +11,8 @@
  *       old classes' logits ('ce' soft-target CE, 'kl', 'logit-l2', T = 2 for the softened ones) or on the backbone
  *       features ('feature-l2', 'feature-cosine'), over every sample of the batch (new and replayed), or 'none'.
  *
- * Memory: herding (iCaRL Alg. 4, kernel-lib/memory), 20 exemplars per class: the survey's replay setting.
+ * Memory: herding (iCaRL Alg. 4, kernel-lib/memory), 20 exemplars per class: the survey's replay setting (profiles
+ * scale it by their memoryScale: 5 at `standard`).
  * Head: one expandable linear head (PyCIL's IncrementalNet). Batches mix new and replayed samples as the trainer
  * draws them (SS-IL's ratio-preserving batches are not reproduced: the softmax is the only factor varied).
  *
