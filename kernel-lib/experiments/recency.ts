@@ -5,6 +5,7 @@
  * the survey names as what weakens KD). Seed means per run of the experiment.
  */
 import { runLabel } from './analysis';
+import { mean } from '../metrics/checks';
 import type { ExperimentDefinition } from './experiments';
 import type { RunResult } from './results';
 
@@ -21,7 +22,6 @@ export interface RecencyRow {
   olderAtEnd: number;
 }
 
-const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
 
 /** One run's numbers, in percent; null for a run without an accuracy matrix of at least two tasks. */
 export function recencyOf(run: Pick<RunResult, 'accuracyMatrix' | 'seenClasses'>): Omit<RecencyRow, 'label' | 'scenario' | 'seeds'> | null {

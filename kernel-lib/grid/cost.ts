@@ -4,6 +4,7 @@
  * of the same method in the same scenario. A row with neither is left unestimated, and named.
  */
 import type { RowStatus } from './store';
+import { mean } from '../metrics/checks';
 
 export interface GridCost {
   finished: { rows: number; cpuHours: number; wallHours: number };
@@ -15,7 +16,6 @@ export interface GridCost {
   unestimated: string[];
 }
 
-const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
 
 export function gridCost(rows: readonly RowStatus[]): GridCost {
   const done = rows.flatMap(({ row, status }) => (status.state === 'done' && status.result.cpuSeconds ? [{ row, result: status.result }] : []));
