@@ -389,6 +389,20 @@ describe('tables, verdicts and references', () => {
     expect(markdownTable(experimentTable(exp, runs)).split('\n')[0]).toBe('| Method | KD AIA | KD Last | no KD AIA | no KD Last | ΔAIA | ΔLast |');
   });
 
+  it('kd-removal table with a grid still running: the change is paired by seed, and a Seeds column says what each cell averages', () => {
+    const exp = getExperiment('kd-removal');
+    const lwf = (kd: boolean, seed: number, aia: number) =>
+      result({ id: `lwf${kd ? '' : '_no-kd'}_b0-10_s${seed}`, specId: kd ? 'lwf_b0-10' : 'lwf_no-kd_b0-10', method: 'lwf', kd, labels: { method: 'lwf' }, seed, aia, last: aia });
+    // KD at seeds 1 and 2 (AIA 50, 40), no KD at seed 1 only (45): paired change -5, not 45 - mean(50, 40) = 0.
+    const runs = [lwf(true, 1, 0.5), lwf(true, 2, 0.4), lwf(false, 1, 0.45)];
+    const rows = experimentTable(exp, runs).objects() as Record<string, unknown>[];
+    expect(rows.find((r) => r.Method === 'LwF')).toMatchObject({ 'KD AIA': 45, 'no KD AIA': 45, ΔAIA: -5, ΔLast: -5, Seeds: 'KD 2, no KD 1' });
+    expect(rows.find((r) => r.Method === 'PASS')).toMatchObject({ ΔAIA: null, Seeds: null });
+    // Every cell on the same seeds: no Seeds column.
+    const complete = experimentTable(exp, [lwf(true, 1, 0.5), lwf(false, 1, 0.45)]).columnNames();
+    expect(complete).not.toContain('Seeds');
+  });
+
   it('replay-softmax: compares the mean KD gain under each softmax', () => {
     const exp = getExperiment('replay-softmax');
     const mk = (softmax: string, kdLoss: string, aia: number) =>

@@ -87,8 +87,39 @@ const ROW_HEADER: Record<ExperimentDefinition['name'], string> = {
 };
 
 /**
+ * KD removal's change (no KD - KD) per table row and scenario prefix, paired by seed: the mean over the seeds both
+ * runs finished, so a partial grid does not compare different seed sets.
+ */
+function pairedKdRemoval(experiment: ExperimentDefinition, runs: RunResult[]): Map<string, { aia: number | null; last: number | null }> {
+  const cells = new Map<string, Map<number, RunResult>>();
+  for (const run of runs.filter((r) => r.status === 'done')) {
+    const { row, group } = layout(experiment, run);
+    const key = `${row}|${group}`;
+    cells.set(key, (cells.get(key) ?? new Map()).set(run.seed, run));
+  }
+  const out = new Map<string, { aia: number | null; last: number | null }>();
+  for (const [key, withKd] of cells) {
+    const [row, group] = key.split('|');
+    if (!group.endsWith('KD ') || group.endsWith('no KD ')) continue;
+    const prefix = group.slice(0, -'KD '.length);
+    const withoutKd = cells.get(`${row}|${prefix}no KD `);
+    const common = [...withKd.keys()].filter((seed) => withoutKd?.has(seed));
+    if (!withoutKd || common.length === 0) continue;
+    const change = (pick: (r: RunResult) => number | null) => mean(common.map((seed) => {
+      const on = pick(withKd.get(seed)!);
+      const off = pick(withoutKd.get(seed)!);
+      return on === null || off === null ? null : off - on;
+    }));
+    out.set(`${row}|${prefix}`, { aia: change((r) => r.aia), last: change((r) => r.last) });
+  }
+  return out;
+}
+
+/**
  * The experiment's table: one row per method (or KD loss), columns per scenario / variant with AIA and last
- * accuracy in percent (and forgetting for the standalone losses; the change from removing KD for kd-removal).
+ * accuracy in percent (and forgetting for the standalone losses; the change from removing KD for kd-removal, paired
+ * by seed). Seeds are averaged; where the rows' cells average different numbers of seeds (a grid still running), a
+ * last column 'Seeds' gives each cell group's count.
  */
 export function experimentTable(experiment: ExperimentDefinition, runs: RunResult[]): aq.ColumnTable {
   const metrics: [string, keyof Pick<SpecSummary, 'aia' | 'last' | 'forgetting'>][] =
@@ -101,24 +132,31 @@ export function experimentTable(experiment: ExperimentDefinition, runs: RunResul
     if (!rows.has(row)) rows.set(row, { [ROW_HEADER[experiment.name]]: row });
     for (const [name] of metrics) if (!columns.includes(`${group}${name}`)) columns.push(`${group}${name}`);
   }
+  // Seeds finished per row and column group: a partial grid can average different seed sets side by side.
+  const seeds = new Map<string, Map<string, number>>();
   for (const summary of summaries(runs)) {
     const { row, group } = layout(experiment, summary.first);
     const target = rows.get(row) ?? { [ROW_HEADER[experiment.name]]: row };
     rows.set(row, target);
     for (const [name, key] of metrics) target[`${group}${name}`] = percent(summary[key]);
+    if (summary.done > 0) seeds.set(row, (seeds.get(row) ?? new Map()).set(group, summary.done));
   }
   if (experiment.name === 'kd-removal') {
     const prefixes = [...new Set(experiment.runs.map((r) => (experiment.scenarios.length > 1 ? `${r.scenario} ` : '')))];
+    const paired = pairedKdRemoval(experiment, runs);
     for (const prefix of prefixes) {
-      for (const name of ['AIA', 'Last']) {
+      for (const [name, key] of [['AIA', 'aia'], ['Last', 'last']] as const) {
         const column = `${prefix}Δ${name}`;
         columns.push(column);
-        for (const row of rows.values()) {
-          const on = row[`${prefix}KD ${name}`];
-          const off = row[`${prefix}no KD ${name}`];
-          row[column] = typeof on === 'number' && typeof off === 'number' ? Math.round((off - on) * 100) / 100 : null;
-        }
+        for (const [label, row] of rows) row[column] = percent(paired.get(`${label}|${prefix}`)?.[key]);
       }
+    }
+  }
+  const counts = new Set([...seeds.values()].flatMap((m) => [...m.values()]));
+  if (counts.size > 1) {
+    columns.push('Seeds');
+    for (const [label, row] of rows) {
+      row.Seeds = [...(seeds.get(label) ?? new Map<string, number>())].map(([group, n]) => (group ? `${group.trim()} ${n}` : `${n}`)).join(', ') || null;
     }
   }
   const data: Record<string, (string | number | null)[]> = Object.fromEntries(columns.map((c) => [c, []]));
