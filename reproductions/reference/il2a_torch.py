@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from torch_common import Network, class_statistics, frozen_copy, reference_parser, report, start, task_accuracies, train_task
+from torch_common import Network, class_statistics, frozen_copy, reference_parser, report, start, test_row, train_task
 
 
 def pair_index(a, b, n):
@@ -101,10 +101,7 @@ def main():
         means, covs = class_statistics(net, xtr[idx], ytr[idx], range(lo, hi), rng, covariance=True)
         prototypes.extend(means)
         covariances.extend(covs)
-        net.eval()
-        with torch.no_grad():
-            seen = yte < hi
-            matrix.append(task_accuracies(net(xte[seen]).argmax(1), yte[seen], tasks[: t + 1]))
+        matrix.append(test_row(net, xte, yte, tasks, t))
         old = frozen_copy(net)
 
     report('il2a', a.seed, matrix, tasks)

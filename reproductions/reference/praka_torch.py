@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from torch_common import (Network, class_statistics, frozen_copy, grown_linear, reference_parser, report, rotated, start,
-                          task_accuracies, train_task)
+                          test_row, train_task)
 
 ROTATIONS = 4
 
@@ -92,10 +92,7 @@ def main():
         train_task(net, opt, idx, xtr, ytr, a.init_epochs if t == 0 else a.epochs, a.batch, rng, step_loss)
         means, _ = class_statistics(net, xtr[idx], ytr[idx], range(lo, hi), rng)
         prototypes.extend(means)
-        net.eval()
-        with torch.no_grad():
-            seen = yte < hi
-            matrix.append(task_accuracies(net(xte[seen]).argmax(1), yte[seen], tasks[: t + 1]))
+        matrix.append(test_row(net, xte, yte, tasks, t))
         old = frozen_copy(net)
 
     report('praka', a.seed, matrix, tasks)

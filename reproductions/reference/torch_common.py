@@ -201,6 +201,14 @@ def task_accuracies(predicted, truth, tasks):
     return [100 * correct[(truth >= lo) & (truth < hi)].float().mean().item() for lo, hi in tasks]
 
 
+def test_row(net, xte, yte, tasks, t):
+    """The accuracy matrix's row after task t: the network's argmax on every seen class's test images."""
+    net.eval()
+    with torch.no_grad():
+        seen = yte < tasks[t][1]
+        return task_accuracies(net(xte[seen]).argmax(1), yte[seen], tasks[: t + 1])
+
+
 def summary(matrix, tasks):
     """(last, AIA): each row's accuracy over all seen test images (tasks weighted by class count), then the mean."""
     accuracies = [sum(row[k] * (tasks[k][1] - tasks[k][0]) for k in range(len(row))) / tasks[len(row) - 1][1] for row in matrix]
