@@ -91,26 +91,25 @@ const ROW_HEADER: Record<ExperimentDefinition['name'], string> = {
  * runs finished, so a partial grid does not compare different seed sets.
  */
 function pairedKdRemoval(experiment: ExperimentDefinition, runs: RunResult[]): Map<string, { aia: number | null; last: number | null }> {
-  const cells = new Map<string, Map<number, RunResult>>();
+  // Per table row and scenario prefix: each seed's run with KD and without.
+  const pairs = new Map<string, { on: Map<number, RunResult>; off: Map<number, RunResult> }>();
   for (const run of runs.filter((r) => r.status === 'done')) {
-    const { row, group } = layout(experiment, run);
-    const key = `${row}|${group}`;
-    cells.set(key, (cells.get(key) ?? new Map()).set(run.seed, run));
+    const prefix = experiment.scenarios.length > 1 ? `${run.scenario} ` : '';
+    const key = `${layout(experiment, run).row}|${prefix}`;
+    const pair = pairs.get(key) ?? { on: new Map(), off: new Map() };
+    (run.kd ? pair.on : pair.off).set(run.seed, run);
+    pairs.set(key, pair);
   }
   const out = new Map<string, { aia: number | null; last: number | null }>();
-  for (const [key, withKd] of cells) {
-    const [row, group] = key.split('|');
-    if (!group.endsWith('KD ') || group.endsWith('no KD ')) continue;
-    const prefix = group.slice(0, -'KD '.length);
-    const withoutKd = cells.get(`${row}|${prefix}no KD `);
-    const common = [...withKd.keys()].filter((seed) => withoutKd?.has(seed));
-    if (!withoutKd || common.length === 0) continue;
-    const change = (pick: (r: RunResult) => number | null) => mean(common.map((seed) => {
-      const on = pick(withKd.get(seed)!);
-      const off = pick(withoutKd.get(seed)!);
-      return on === null || off === null ? null : off - on;
-    }));
-    out.set(`${row}|${prefix}`, { aia: change((r) => r.aia), last: change((r) => r.last) });
+  for (const [key, { on, off }] of pairs) {
+    const common = [...on.keys()].filter((seed) => off.has(seed));
+    if (common.length === 0) continue;
+    const change = (pick: (r: RunResult) => number | null) =>
+      mean(common.map((seed) => {
+        const [without, withKd] = [pick(off.get(seed)!), pick(on.get(seed)!)];
+        return without === null || withKd === null ? null : without - withKd;
+      }));
+    out.set(key, { aia: change((r) => r.aia), last: change((r) => r.last) });
   }
   return out;
 }

@@ -22,7 +22,6 @@ export interface RecencyRow {
   olderAtEnd: number;
 }
 
-
 /** One run's numbers, in percent; null for a run without an accuracy matrix of at least two tasks. */
 export function recencyOf(run: Pick<RunResult, 'accuracyMatrix' | 'seenClasses'>): Omit<RecencyRow, 'label' | 'scenario' | 'seeds'> | null {
   const acc = run.accuracyMatrix;

@@ -16,7 +16,6 @@ export interface GridCost {
   unestimated: string[];
 }
 
-
 export function gridCost(rows: readonly RowStatus[]): GridCost {
   const done = rows.flatMap(({ row, status }) => (status.state === 'done' && status.result.cpuSeconds ? [{ row, result: status.result }] : []));
   const own = done.filter((d) => !d.result.provenance?.sameRunAs);
