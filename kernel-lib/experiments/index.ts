@@ -52,7 +52,8 @@ export {
   type RunResult,
   type RunnerEvent,
 } from './runner';
-export { curvesTable, experimentCharts, experimentTable, runLabel, runsTable, verdict, type NamedChart } from './analysis';
+export { curvesTable, experimentTable, runLabel, runsTable, verdict } from './analysis';
+export { experimentCharts, type NamedChart } from './experiment-charts';
 export { pairedVerdict, type PairedComparison, type Verdict } from './paired-verdict';
 export { REFERENCES, SOURCES_CHECKED, referencesFor, validateReferences, type ReferenceNumber } from './references';
 export { markdownTable, writeReport, type ReportOptions } from './report';

@@ -5,7 +5,7 @@
  */
 import { displayBundle, displayHtml } from '../viz/display';
 import { showChart } from '../viz/charts';
-import { experimentCharts } from './analysis';
+import { experimentCharts } from './experiment-charts';
 import { checkDatasetName, getProfile, PROFILES, type DatasetName, type ProfileName } from './profiles';
 import { readOutcome, type ExperimentOutcome } from './runner';
 import { resultsStore } from './results';
