@@ -14,7 +14,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { BackboneSpec } from '../models/resnet';
+import type { BackboneSpec } from '../models/backbone-spec';
 import { cacheDir, repoRoot } from '../paths';
 import { writeFileAtomic } from '../train/checkpoint';
 import { createRun } from '../train/run';

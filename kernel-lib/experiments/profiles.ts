@@ -13,7 +13,7 @@
  *          reproductions/README.md); calibrated by measurement, its results committed under reproductions/results/
  *   paper  the real datasets, reference backbones and epochs (PyCIL's CIFAR-100 recipe): for GPU machines
  */
-import { backboneSpecSchema, type BackboneSpec } from '../models/resnet';
+import { backboneSpecSchema, type BackboneSpec } from '../models/backbone-spec';
 import { optimizerSpecSchema, scheduleSpecSchema, type OptimizerSpec } from '../train/optim';
 import { describeIssues, positiveInt, z } from '../schema';
 import { OPTIMIZER_FIELDS, RECIPE_FIELDS } from '../train/settings';

@@ -36,7 +36,7 @@ import { featureCosine } from '../losses/distillation';
 import type { FeatureMatrix } from '../memory/features';
 import { classMeans } from '../memory/prototypes';
 import { CosineHead } from '../models/heads';
-import type { BackboneSpec, ShortcutKind } from '../models/resnet';
+import type { BackboneSpec, ShortcutKind } from '../models/backbone-spec';
 import type { Head } from '../models/types';
 import { resolveMethodConfig } from '../train/method-config';
 import { nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber, z } from '../schema';

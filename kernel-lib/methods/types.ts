@@ -20,7 +20,7 @@
  */
 import { tf } from '../tf';
 import type { ForwardOptions, Head, NetworkOutput } from '../models/types';
-import type { BackboneSpec } from '../models/resnet';
+import type { BackboneSpec } from '../models/backbone-spec';
 import type { OptimizerSpec, ScheduleSpec } from '../train/optim';
 import type { TrainingRecipe } from '../train/settings';
 

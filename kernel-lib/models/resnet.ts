@@ -22,101 +22,21 @@
  * training mode, running statistics) in test/models.test.ts.
  */
 import { tf } from '../tf';
-import { positiveInt, positiveNumber, z } from '../schema';
 import type { Backbone, BackboneOutput, BatchNormMode, ForwardOptions } from './types';
 import { Conv2d, BatchNorm } from './layers';
 import type { NamedVariables } from './init';
+import { BACKBONE_LAYOUTS, resolveBackboneSpec, scaledChannels, type BackboneKind, type BackboneSpec, type ResolvedBackboneSpec, type ShortcutKind } from './backbone-spec';
 
-export const BACKBONE_KINDS = ['resnet32', 'resnet18-cifar', 'resnet18-imagenet'] as const;
-export type BackboneKind = (typeof BACKBONE_KINDS)[number];
-
-export const backboneSpecSchema = z.strictObject({
-  kind: z.enum(BACKBONE_KINDS),
-  /** Channel multiplier (default 1), e.g. 0.25 for tests. */
-  width: positiveNumber().optional(),
-  /** Basic blocks per stage (default 5 for resnet32, 2 for resnet18). */
-  blocksPerStage: positiveInt().optional(),
-  /** ReLU after the last block (default true). */
-  lastRelu: z.boolean().optional(),
-  /**
-   * Shortcut of the blocks that change shape (default: 'subsample-pad' for resnet32, 'projection' for resnet18).
-   * PyCIL's LUCIR ResNet-32 (convs/ucir_cifar_resnet.py, "DownsampleA => DownsampleB") uses 'projection'.
-   */
-  shortcut: z.enum(['subsample-pad', 'projection']).optional(),
-});
-export type BackboneSpec = z.infer<typeof backboneSpecSchema>;
-
-/** 'subsample-pad': option A, parameter-free (PyCIL DownsampleA). 'projection': 1x1 conv + BN (option B). */
-export type ShortcutKind = 'subsample-pad' | 'projection';
-export const SHORTCUT_KINDS: readonly ShortcutKind[] = ['subsample-pad', 'projection'];
-
-export type ResolvedBackboneSpec = Required<BackboneSpec>;
-
-interface Layout {
-  stem: { kernel: number; stride: number; pad: number; channels: number; maxPool: boolean };
-  stages: { channels: number; stride: number }[];
-  defaultBlocks: number;
-  /** Default shortcut of the blocks whose input and output shapes differ. */
-  shortcut: ShortcutKind;
-}
-
-const LAYOUTS: Record<BackboneKind, Layout> = {
-  resnet32: {
-    stem: { kernel: 3, stride: 1, pad: 1, channels: 16, maxPool: false },
-    stages: [
-      { channels: 16, stride: 1 },
-      { channels: 32, stride: 2 },
-      { channels: 64, stride: 2 },
-    ],
-    defaultBlocks: 5,
-    shortcut: 'subsample-pad',
-  },
-  'resnet18-cifar': {
-    stem: { kernel: 3, stride: 1, pad: 1, channels: 64, maxPool: false },
-    stages: resnet18Stages(),
-    defaultBlocks: 2,
-    shortcut: 'projection',
-  },
-  'resnet18-imagenet': {
-    stem: { kernel: 7, stride: 2, pad: 3, channels: 64, maxPool: true },
-    stages: resnet18Stages(),
-    defaultBlocks: 2,
-    shortcut: 'projection',
-  },
-};
-
-function resnet18Stages(): Layout['stages'] {
-  return [
-    { channels: 64, stride: 1 },
-    { channels: 128, stride: 2 },
-    { channels: 256, stride: 2 },
-    { channels: 512, stride: 2 },
-  ];
-}
-
-/** Fills in defaults and checks a spec, with errors that name the bad field. */
-export function resolveBackboneSpec(spec: BackboneSpec): ResolvedBackboneSpec {
-  if (!spec || !BACKBONE_KINDS.includes(spec.kind)) {
-    throw new Error(`BackboneSpec.kind '${spec?.kind}' is not a backbone; valid kinds: ${BACKBONE_KINDS.join(', ')}`);
-  }
-  const width = spec.width ?? 1;
-  if (!(Number.isFinite(width) && width > 0)) {
-    throw new Error(`BackboneSpec.width must be a positive number (a channel multiplier, e.g. 0.25), got ${spec.width}`);
-  }
-  const blocksPerStage = spec.blocksPerStage ?? LAYOUTS[spec.kind].defaultBlocks;
-  if (!(Number.isInteger(blocksPerStage) && blocksPerStage >= 1)) {
-    throw new Error(`BackboneSpec.blocksPerStage must be an integer >= 1, got ${spec.blocksPerStage}`);
-  }
-  const shortcut = spec.shortcut ?? LAYOUTS[spec.kind].shortcut;
-  if (!SHORTCUT_KINDS.includes(shortcut)) {
-    throw new Error(`BackboneSpec.shortcut '${spec.shortcut}' is not a shortcut; valid: ${SHORTCUT_KINDS.join(', ')}`);
-  }
-  return { kind: spec.kind, width, blocksPerStage, lastRelu: spec.lastRelu ?? true, shortcut };
-}
-
-function scaled(channels: number, width: number): number {
-  return Math.max(1, Math.round(channels * width));
-}
+export {
+  BACKBONE_KINDS,
+  backboneSpecSchema,
+  resolveBackboneSpec,
+  SHORTCUT_KINDS,
+  type BackboneKind,
+  type BackboneSpec,
+  type ResolvedBackboneSpec,
+  type ShortcutKind,
+} from './backbone-spec';
 
 /** A shortcut that changes shape: option A (strided subsample + zero channels) or a 1x1 conv + BN projection. */
 interface Shortcut {
@@ -269,8 +189,8 @@ export class ResNet implements Backbone, NamedVariables {
   private constructor(readonly spec: ResolvedBackboneSpec, parts: ResNetParts, readonly trainable: boolean) {
     this.kind = spec.kind;
     this.parts = parts;
-    const lastStage = LAYOUTS[spec.kind].stages.at(-1)!;
-    this.featureDim = scaled(lastStage.channels, spec.width);
+    const lastStage = BACKBONE_LAYOUTS[spec.kind].stages.at(-1)!;
+    this.featureDim = scaledChannels(lastStage.channels, spec.width);
     this.variables = new Map();
     this.variables.set('stem/conv', parts.stemConv.filter);
     nameBatchNorm('stem/bn', parts.stemBn, this.variables);
@@ -279,9 +199,9 @@ export class ResNet implements Backbone, NamedVariables {
 
   static create(spec: BackboneSpec, seed: number, trainable = true): ResNet {
     const resolved = resolveBackboneSpec(spec);
-    const layout = LAYOUTS[resolved.kind];
+    const layout = BACKBONE_LAYOUTS[resolved.kind];
     const { width, blocksPerStage } = resolved;
-    const stemChannels = scaled(layout.stem.channels, width);
+    const stemChannels = scaledChannels(layout.stem.channels, width);
     const stemConv = Conv2d.create(
       { kernel: layout.stem.kernel, inChannels: 3, outChannels: stemChannels, stride: layout.stem.stride, pad: layout.stem.pad },
       seed,
@@ -290,7 +210,7 @@ export class ResNet implements Backbone, NamedVariables {
     );
     let inChannels = stemChannels;
     const stages = layout.stages.map((stage, s) => {
-      const outChannels = scaled(stage.channels, width);
+      const outChannels = scaledChannels(stage.channels, width);
       return Array.from({ length: blocksPerStage }, (_, b) => {
         const block = BasicBlock.create(
           inChannels,
@@ -327,7 +247,7 @@ export class ResNet implements Backbone, NamedVariables {
       throw new Error(`${this.kind}: input must be NHWC with 3 channels, got shape [${x.shape.join(', ')}]`);
     }
     const training = options.training;
-    const { stem } = LAYOUTS[this.kind];
+    const { stem } = BACKBONE_LAYOUTS[this.kind];
     return tf.tidy(() => {
       let h = tf.relu(this.parts.stemBn.apply(this.parts.stemConv.apply(x), training));
       // torchvision resnet: MaxPool2d(kernel_size=3, stride=2, padding=1).

@@ -9,7 +9,7 @@ import type { ClassOrderName } from '../data/class-orders';
 import type { ScenarioSpec } from '../data/scenario';
 import type { Method } from '../methods/types';
 import { methodResultsVersion } from '../methods/results-versions';
-import { backboneSpecSchema } from '../models/resnet';
+import { backboneSpecSchema } from '../models/backbone-spec';
 import { nonNegativeInt, positiveInt, z } from '../schema';
 import { canonicalJson, sha256Hex } from './checkpoint';
 import { optimizerSpecSchema, scheduleSpecSchema, validateOptimizerSpec, validateScheduleSpec } from './optim';

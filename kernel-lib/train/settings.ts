@@ -7,7 +7,7 @@
  * applies a recipe in one way (experiments/settings.ts): it starts from its own settings and takes the recipe's
  * value of each field it lists in `recipeFields` (the paper profile lists every field; the small ones the optimiser).
  */
-import type { BackboneSpec } from '../models/resnet';
+import type { BackboneSpec } from '../models/backbone-spec';
 import type { OptimizerSpec, ScheduleSpec } from './optim';
 
 export interface TrainingSettings {
