@@ -5,7 +5,7 @@
  *   npm run grid -- plan <experiment> --profile P [--dataset D] [--seeds 1993,...] [--threads T] [--precision fp32]
  *                        [--methods a,b] [--scenarios b0-10] [--store DIR] [--data-dir DIR] [--out FILE]
  *   npm run grid -- run <grid> --row i [--store DIR]             one row (what a Slurm / Kubernetes task runs)
- *   npm run grid -- run <grid> [--jobs N] [--threads T] [--rows 0,3]   a local pool: N rows at a time
+ *   npm run grid -- run <grid> [--jobs N] [--threads T] [--rows 0,3]   a local pool: N rows at a time (SIGUSR2 drains it)
  *                        [--retire-other-specs]   move results of another spec (an older version) to runs/retired/
  *   npm run grid -- slurm <grid> [--partition P] [--time T] [--cpus C] [--mem M] [--max-parallel K] [--out FILE]
  *   npm run grid -- k8s <grid> --image IMAGE [--claim PVC] [--max-parallel K] [--out FILE]

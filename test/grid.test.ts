@@ -94,7 +94,7 @@ describe('committed grid files', () => {
 });
 
 describe('local pool', () => {
-  it('runs rows as child processes, stops cleanly when interrupted, and continues where it stopped', { timeout: 300_000 }, async () => {
+  it('runs rows as child processes, stops cleanly when interrupted or drained, and continues where it stopped', { timeout: 300_000 }, async () => {
     const controller = new AbortController();
     const workerArgs = (row: { index: number }) => ['--import', 'tsx', path.join(ROOT, 'reproductions', 'grid.ts'), 'run', gridFile, '--row', String(row.index)];
     const firstResult = path.join(store, 'runs', `${planned.rows[0].name}.json`);
@@ -105,11 +105,22 @@ describe('local pool', () => {
     clearInterval(watcher);
     expect(first.interrupted).toBe(true);
     expect(first.done).toEqual([0]);
-    const second = await runPool(planned, { jobs: 2, rows: [0, 1, 2], workerArgs, display: 'none' });
+    // Drained while row 1 runs (the pool starts its first row before runPool returns): row 1 finishes, row 2 never starts.
+    const drain = new AbortController();
+    const draining = runPool(planned, { jobs: 1, rows: [0, 1, 2], workerArgs, display: 'none', drain: drain.signal });
+    drain.abort();
+    const second = await draining;
     expect(second.interrupted).toBe(false);
     expect(second.doneEarlier).toEqual([0]);
-    expect(second.done.sort()).toEqual([1, 2]);
-    expect(fs.readFileSync(path.join(store, 'grid.log'), 'utf8')).toMatch(/row 1 lwf_b0-10_s7: done, AIA/);
+    expect(second.done).toEqual([1]);
+    expect(second.notStarted).toEqual([2]);
+    const third = await runPool(planned, { jobs: 2, rows: [0, 1, 2], workerArgs, display: 'none' });
+    expect(third.doneEarlier).toEqual([0, 1]);
+    expect(third.done).toEqual([2]);
+    const log = fs.readFileSync(path.join(store, 'grid.log'), 'utf8');
+    expect(log).toMatch(/row 1 lwf_b0-10_s7: done, AIA/);
+    expect(log).toMatch(/\[grid\] draining: 1 running row\(s\) finish, 1 not started/);
+    expect(log).toMatch(/1 not started \(drained: 2\)/);
     await expect(runPool(planned, { jobs: 3, threads: 1, cores: 2, workerArgs })).rejects.toThrow(/--jobs 3 x --threads 1 = 3 exceeds this machine's 2 cores/);
     await expect(runPool(planned, { jobs: 1, threads: 2, workerArgs })).rejects.toThrow(/planned for 1 thread/);
   });

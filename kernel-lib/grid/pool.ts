@@ -3,6 +3,8 @@
  * one overall progress bar (rows done, running, failed, ETA) and a line per finished row, also appended to
  * <store>/grid.log. Each child writes its own log (<store>/logs/<row>.log). Ctrl-C (or the abort signal) stops
  * the children; the next call continues: finished rows are skipped, interrupted rows resume from checkpoints.
+ * SIGUSR2 (or the drain signal) drains the pool instead: the rows in flight finish, no new row starts (to free
+ * the cores, or change the plan, without losing work).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -25,6 +27,8 @@ export interface PoolOptions {
   cores?: number;
   display?: 'bar' | 'lines' | 'none';
   signal?: AbortSignal;
+  /** Drains the pool: the rows running finish, no new row starts (as SIGUSR2 does). */
+  drain?: AbortSignal;
 }
 
 export interface PoolSummary {
@@ -33,6 +37,8 @@ export interface PoolSummary {
   doneEarlier: number[];
   skipped: number[];
   failed: { index: number; error: string }[];
+  /** Rows not started because the pool was drained. */
+  notStarted: number[];
   interrupted: boolean;
   seconds: number;
 }
@@ -57,7 +63,7 @@ export async function runPool(grid: GridFile, options: PoolOptions): Promise<Poo
   }
   const storeDir = resolveStore(options.store ?? grid.store);
   fs.mkdirSync(path.join(storeDir, 'logs'), { recursive: true });
-  const summary: PoolSummary = { done: [], doneEarlier: [], skipped: [], failed: [], interrupted: false, seconds: 0 };
+  const summary: PoolSummary = { done: [], doneEarlier: [], skipped: [], failed: [], notStarted: [], interrupted: false, seconds: 0 };
   const wanted = options.rows ?? grid.rows.map((r) => r.index);
   for (const i of wanted) if (!grid.rows[i]) throw new RangeError(`row ${i} does not exist: the grid has ${grid.rows.length} rows`);
   const queue: GridRow[] = [];
@@ -106,6 +112,15 @@ export async function runPool(grid: GridFile, options: PoolOptions): Promise<Poo
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
   options.signal?.addEventListener('abort', stop);
+  let next = 0;
+  let draining = false;
+  const drain = () => {
+    if (draining || summary.interrupted) return;
+    draining = true;
+    say(`[grid] draining: ${running.size} running row(s) finish, ${queue.length - next} not started are left for the next call`);
+  };
+  process.on('SIGUSR2', drain);
+  options.drain?.addEventListener('abort', drain);
 
   const runOneRow = async (row: GridRow) => {
     const rowStarted = Date.now();
@@ -146,22 +161,25 @@ export async function runPool(grid: GridFile, options: PoolOptions): Promise<Poo
   };
 
   try {
-    let next = 0;
     const workers = Array.from({ length: Math.min(options.jobs, queue.length) }, async () => {
-      while (!summary.interrupted && next < queue.length) await runOneRow(queue[next++]);
+      while (!summary.interrupted && !draining && next < queue.length) await runOneRow(queue[next++]);
     });
     await Promise.all(workers);
+    if (draining) summary.notStarted = queue.slice(next).map((r) => r.index);
   } finally {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
+    process.off('SIGUSR2', drain);
     options.signal?.removeEventListener('abort', stop);
+    options.drain?.removeEventListener('abort', drain);
     redraw();
     bars?.stop();
   }
   summary.seconds = (Date.now() - started) / 1000;
   say(
     `[grid] ${summary.interrupted ? 'interrupted' : 'finished'}: ${summary.done.length} done, ${summary.failed.length} failed, ` +
-      `${summary.skipped.length} left to other workers, ${summary.doneEarlier.length} done earlier (${formatDuration(summary.seconds)})`,
+      `${summary.skipped.length} left to other workers, ${summary.doneEarlier.length} done earlier` +
+      `${draining ? `, ${summary.notStarted.length} not started (drained: ${summary.notStarted.join(',') || 'none'})` : ''} (${formatDuration(summary.seconds)})`,
   );
   return summary;
 }
