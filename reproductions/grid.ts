@@ -32,6 +32,7 @@ import {
   rowLogFile,
   runPool,
   runRow,
+  runsPlannedBeside,
   slurmScript,
   writeGrid,
   type RowEngine,
@@ -210,7 +211,7 @@ function status(positional: string[], f: Flags): void {
     console.log(`${String(row.index).padStart(4)}  ${s.state.padEnd(10)} ${row.name.padEnd(34)} ${detail}`);
   }
   console.log(`\n${grid.rows.length} rows: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ')}`);
-  console.log(describeCost(gridCost(rows)));
+  console.log(describeCost(gridCost(rows, runsPlannedBeside(grid, str(f, 'store')))));
 }
 
 /**

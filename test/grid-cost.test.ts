@@ -17,13 +17,16 @@ describe('grid cost', () => {
       { row: row('lwf_b50-10_s1', 'lwf_b50-10', 'lwf', 'b50-10'), status: pending }, // nothing like it
       { row: row('icarl_b0-10_s1', 'icarl_b0-10', 'icarl'), status: done(7200, 7200, { experiment: 'main-comparison' }) },
     ] as unknown as RowStatus[];
-    const cost = gridCost(rows);
+    // lwf_b0-10_s3's run is planned by the main comparison too: it runs once, for both grids.
+    const cost = gridCost(rows, new Map([['lwf_b0-10_s3', 'main-comparison']]));
     expect(cost.finished).toEqual({ rows: 2, cpuHours: 2.5, wallHours: 10000 / 3600 });
     expect(cost.shared).toBe(1);
     expect(cost.estimated).toEqual({ rows: 2, cpuHours: 2.5 });
+    expect(cost.plannedBeside).toEqual([{ experiment: 'main-comparison', rows: 1, cpuHours: 1.25 }]);
     expect(cost.unestimated).toEqual(['lwf_b50-10_s1']);
     expect(describeCost(cost)).toBe('cost: finished rows: 2, 2.50 CPU-hours measured (2.78 h of row wall time); 1 recorded from another ' +
-      "experiment's identical runs, at no cost here; 2 more: about 2.5 CPU-hours, scaled from finished rows of the same run or method and scenario; " +
+      "experiment's identical runs, at no cost here; 2 more: about 2.5 CPU-hours, scaled from finished rows of the same run or method and scenario " +
+      '(1 of them, about 1.3 CPU-hours, are runs main-comparison plans too: they run once, for both); ' +
       '1 with nothing finished to scale from (lwf_b50-10_s1)');
   });
 });

@@ -12,11 +12,14 @@ export interface GridCost {
   shared: number;
   /** Rows not finished whose cost is the mean of finished rows like them. */
   estimated: { rows: number; cpuHours: number };
+  /** Of the estimated rows, those another experiment's grid plans too (runs once for both), by experiment. */
+  plannedBeside: { experiment: string; rows: number; cpuHours: number }[];
   /** Rows not finished with no finished row to scale from. */
   unestimated: string[];
 }
 
-export function gridCost(rows: readonly RowStatus[]): GridCost {
+/** `plannedBeside`: row name -> the other experiment that plans the same run (store.ts runsPlannedBeside). */
+export function gridCost(rows: readonly RowStatus[], plannedBeside: ReadonlyMap<string, string> = new Map()): GridCost {
   const done = rows.flatMap(({ row, status }) => (status.state === 'done' && status.result.cpuSeconds ? [{ row, result: status.result }] : []));
   const own = done.filter((d) => !d.result.provenance?.sameRunAs);
   const byRun = new Map<string, number[]>();
@@ -29,6 +32,7 @@ export function gridCost(rows: readonly RowStatus[]): GridCost {
   }
   let estimatedSeconds = 0;
   let estimatedRows = 0;
+  const beside = new Map<string, { rows: number; seconds: number }>();
   const unestimated: string[] = [];
   for (const { row, status } of rows) {
     if (status.state === 'done') continue;
@@ -39,6 +43,11 @@ export function gridCost(rows: readonly RowStatus[]): GridCost {
     }
     estimatedSeconds += mean(like);
     estimatedRows++;
+    const other = plannedBeside.get(row.name);
+    if (other) {
+      const b = beside.get(other) ?? { rows: 0, seconds: 0 };
+      beside.set(other, { rows: b.rows + 1, seconds: b.seconds + mean(like) });
+    }
   }
   return {
     finished: {
@@ -48,16 +57,20 @@ export function gridCost(rows: readonly RowStatus[]): GridCost {
     },
     shared: done.length - own.length,
     estimated: { rows: estimatedRows, cpuHours: estimatedSeconds / 3600 },
+    plannedBeside: [...beside].sort(([a], [b]) => a.localeCompare(b)).map(([experiment, b]) => ({ experiment, rows: b.rows, cpuHours: b.seconds / 3600 })),
     unestimated,
   };
 }
 
 /** One paragraph for `grid status`. */
 export function describeCost(cost: GridCost): string {
-  const { finished, shared, estimated, unestimated } = cost;
+  const { finished, shared, estimated, plannedBeside, unestimated } = cost;
   const parts = [`finished rows: ${finished.rows}, ${finished.cpuHours.toFixed(2)} CPU-hours measured (${finished.wallHours.toFixed(2)} h of row wall time)`];
   if (shared) parts.push(`${shared} recorded from another experiment's identical runs, at no cost here`);
-  if (estimated.rows) parts.push(`${estimated.rows} more: about ${estimated.cpuHours.toFixed(1)} CPU-hours, scaled from finished rows of the same run or method and scenario`);
+  if (estimated.rows) {
+    const twins = plannedBeside.map((b) => ` (${b.rows} of them, about ${b.cpuHours.toFixed(1)} CPU-hours, are runs ${b.experiment} plans too: they run once, for both)`).join('');
+    parts.push(`${estimated.rows} more: about ${estimated.cpuHours.toFixed(1)} CPU-hours, scaled from finished rows of the same run or method and scenario${twins}`);
+  }
   if (unestimated.length) parts.push(`${unestimated.length} with nothing finished to scale from (${unestimated.slice(0, 6).join(', ')}${unestimated.length > 6 ? ', ...' : ''})`);
   return `cost: ${parts.join('; ')}`;
 }

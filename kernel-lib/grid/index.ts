@@ -5,7 +5,7 @@
 export { RESULTS_VERSION, METHOD_RESULTS_VERSIONS, methodResultsVersion, GridFileError, defaultStore, planGrid, readGrid, resolveStore, rowId, rowName, writeGrid } from './grid-file';
 export type { GridFile, GridRow, PlanOptions, RowEngine, RowSpec } from './grid-file';
 export { RowConflictError, checkRowEngine, runRow, sameRunBeside, storedRow, type RowOutcome, type RunRowOptions, type StoredRow } from './row-runner';
-export { gridStatus, mergeGrid, rowLogFile, rowOutputFile, rowStatus, type MergeOutcome, type RowState, type RowStatus } from './store';
+export { gridStatus, mergeGrid, rowLogFile, rowOutputFile, rowStatus, runsPlannedBeside, type MergeOutcome, type RowState, type RowStatus } from './store';
 export { formatDuration, runPool, type PoolOptions, type PoolSummary } from './pool';
 export { kubernetesJob, kubernetesYaml, slurmScript, type KubernetesOptions, type SlurmOptions } from './cluster';
 export { gitCommit, treeDirty } from './provenance';

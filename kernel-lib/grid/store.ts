@@ -11,7 +11,7 @@ import { readOutcome, writeResults, type ExperimentOutcome } from '../experiment
 import { writeReport } from '../experiments/report';
 import { listCheckpoints } from '../train/checkpoint';
 import { isStale, LOCK_FILE, type LockOwner } from '../train/run-lock';
-import { resolveStore, type GridFile, type GridRow } from './grid-file';
+import { readGrid, resolveStore, sameRunInOtherExperiment, type GridFile, type GridRow } from './grid-file';
 import { repoRoot } from '../paths';
 import { storedRow } from './row-runner';
 
@@ -74,6 +74,31 @@ export function rowStatus(grid: GridFile, row: GridRow, store?: string): RowStat
   if (owner) return { state: 'running', host: owner.host, pid: owner.pid, heartbeatAt: owner.heartbeatAt, tasksDone };
   if (stored.kind === 'result') return { state: 'failed', error: stored.result.error ?? 'failed', result: stored.result };
   return { state: 'pending', tasksDone, lastLogLine: lastErrorLine(rowLogFile(storeDir, row)) ?? lastErrorLine(rowOutputFile(storeDir, row)) };
+}
+
+/**
+ * The rows of this grid whose run another experiment's grid beside it (a sibling store with a grid.json) plans
+ * too, mapped to that experiment: whichever grid runs it first records it for the other (row-runner sameRunBeside),
+ * so its cost falls once, not in both grids.
+ */
+export function runsPlannedBeside(grid: GridFile, store?: string): Map<string, string> {
+  const storeDir = resolveStore(store ?? grid.store);
+  const parent = path.dirname(storeDir);
+  const found = new Map<string, string>();
+  if (!fs.existsSync(parent)) return found;
+  for (const sibling of fs.readdirSync(parent, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort()) {
+    const file = path.join(parent, sibling, 'grid.json');
+    if (path.join(parent, sibling) === storeDir || !fs.existsSync(file)) continue;
+    const other = readGrid(file);
+    const byName = new Map(other.rows.map((r) => [r.name, r]));
+    for (const row of grid.rows) {
+      const twin = byName.get(row.name);
+      if (twin && !found.has(row.name) && sameRunInOtherExperiment({ id: twin.id, resultsVersion: other.resultsVersion, spec: twin.spec }, row, grid.resultsVersion)) {
+        found.set(row.name, other.experiment);
+      }
+    }
+  }
+  return found;
 }
 
 export function gridStatus(grid: GridFile, store?: string): RowStatus[] {
