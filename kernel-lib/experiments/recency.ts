@@ -11,6 +11,7 @@ import type { RunResult } from './results';
 
 export interface RecencyRow {
   label: string;
+  method: string;
   scenario: string;
   seeds: number;
   /** Accuracy on the first task right after it (percent). */
@@ -23,7 +24,7 @@ export interface RecencyRow {
 }
 
 /** One run's numbers, in percent; null for a run without an accuracy matrix of at least two tasks. */
-export function recencyOf(run: Pick<RunResult, 'accuracyMatrix' | 'seenClasses'>): Omit<RecencyRow, 'label' | 'scenario' | 'seeds'> | null {
+export function recencyOf(run: Pick<RunResult, 'accuracyMatrix' | 'seenClasses'>): Omit<RecencyRow, 'label' | 'method' | 'scenario' | 'seeds'> | null {
   const acc = run.accuracyMatrix;
   const tasks = acc.length;
   if (tasks < 2 || run.seenClasses.length !== tasks) return null;
@@ -47,6 +48,7 @@ export function recencyRows(experiment: ExperimentDefinition, runs: readonly Run
     if (!each.length) continue;
     rows.push({
       label: runLabel(experiment, group[0]),
+      method: group[0].method,
       scenario: group[0].scenario,
       seeds: each.length,
       firstTask: mean(each.map((x) => x.firstTask)),
@@ -59,6 +61,30 @@ export function recencyRows(experiment: ExperimentDefinition, runs: readonly Run
 }
 
 const f1 = (x: number | null) => (x === null ? '—' : x.toFixed(1));
+
+/** Below this, a run has learned almost none of each new task (percent, newest while trained). */
+const STALLED = 5;
+const PROTOTYPE_METHODS = new Set(['il2a', 'pass', 'praka']);
+
+/** Which runs learn almost none of each new task, and, for the prototype-based methods, what the reference check found. */
+function stalledParagraph(rows: RecencyRow[]): string[] {
+  const stalled = rows.filter((r) => r.newestWhileTrained < STALLED);
+  if (!stalled.length) return [];
+  const names = [...new Set(stalled.map((r) => r.label))];
+  const where = (label: string) => stalled.filter((r) => r.label === label).map((r) => `${r.scenario} ${f1(r.newestWhileTrained)}%`).join(', ');
+  const prototype = stalled.some((r) => PROTOTYPE_METHODS.has(r.method));
+  return [
+    '',
+    `Runs that learn almost none of each new task (newest while trained below ${STALLED}%): ${names.map((n) => `${n} (${where(n)})`).join('; ')}.` +
+      (prototype
+        ? ' For IL2A, PASS and PRAKA, an independent PyTorch implementation of each, given kdcl\'s resolved config and the same ' +
+          'images, learns the newest task as little (`npm run reference -- --methods pass,il2a,praka`; tables in ' +
+          'reproductions/reference/README.md): their prototype losses, weighted for the official 100-epoch ResNet-18 budget, ' +
+          'hold the classifier to the old classes at this budget, and lowering the prototype weight lets each new task in. ' +
+          'More epochs per task or full width do not. This is the budget and the published weights, not a kdcl defect.'
+        : ''),
+  ];
+}
 
 /** REPORT.md's section; empty when no run has two tasks. */
 export function recencySection(experiment: ExperimentDefinition, runs: readonly RunResult[]): string[] {
@@ -77,5 +103,6 @@ export function recencySection(experiment: ExperimentDefinition, runs: readonly 
     '| Run | Scenario | Seeds | First task (%) | Newest while trained (%) | Newest at end (%) | Older at end (%) | Newest − older |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...rows.map((r) => `| ${r.label} | ${r.scenario} | ${r.seeds} | ${f1(r.firstTask)} | ${f1(r.newestWhileTrained)} | ${f1(r.newestAtEnd)} | ${f1(r.olderAtEnd)} | ${(r.newestAtEnd - r.olderAtEnd >= 0 ? '+' : '−') + Math.abs(r.newestAtEnd - r.olderAtEnd).toFixed(1)} |`),
+    ...stalledParagraph(rows),
   ];
 }
