@@ -147,6 +147,8 @@ export const SURVEY_CLAIMS: Partial<Record<ExperimentName, SurveyClaim[]>> = {
 
 export interface JudgedComparison extends PairedComparison {
   label: string;
+  /** The two sides compared, as the claim states them. */
+  groups: ClaimComparison;
 }
 
 export interface JudgedClaim {
@@ -159,13 +161,13 @@ export interface JudgedClaim {
 
 const variantLabel = (v: Record<string, string>) => Object.values(v).map((x) => KD_LABELS[x] ?? x).join(' ');
 
-function groupLabel(g: RunGroup): string {
+export function groupLabel(g: RunGroup): string {
   const names = g.variants ? g.variants.map(variantLabel) : g.methods.map((m) => METHOD_LABELS[m] ?? m);
   return `${names.length > 2 || g.variants?.length === 2 ? `mean(${names.join(', ')})` : names.join('+')} ${g.scenario}${g.kd === false ? ' no KD' : ''}`;
 }
 
 /** The group's members: one test per method, or per label set of its method. */
-function members(g: RunGroup): ((r: RunResult) => boolean)[] {
+export function members(g: RunGroup): ((r: RunResult) => boolean)[] {
   if (g.variants) {
     return g.variants.map((v) => (r) => g.methods.includes(r.method) && Object.entries(v).every(([k, x]) => r.labels?.[k] === x));
   }
@@ -197,7 +199,7 @@ export function judgeClaims(experiment: ExperimentName, runs: readonly RunResult
       const a = groupBySeed(runs, c.better);
       const b = groupBySeed(runs, c.worse);
       if (![...a.keys()].some((s) => b.has(s))) missing.push(label);
-      else comparisons.push({ label, ...pairedVerdict(a, b, label) });
+      else comparisons.push({ label, groups: c, ...pairedVerdict(a, b, label) });
     }
     const verdicts = comparisons.map((c) => c.verdict);
     const verdict: JudgedClaim['verdict'] = !comparisons.length ? 'not run'

@@ -11,6 +11,7 @@ import { runLabel } from './analysis';
 import { experimentCharts } from './experiment-charts';
 import { METHOD_LABELS } from './experiments';
 import { claimsSection } from './claims';
+import { disagreementsSection } from './disagreements';
 import { recencySection } from './recency';
 import { REFERENCES, SOURCES_CHECKED, referencesFor, type ReferenceNumber } from './references';
 import type { ExperimentOutcome, RunResult } from './runner';
@@ -132,6 +133,8 @@ export async function writeReport(outcome: ExperimentOutcome, options: ReportOpt
     `**Verdict:** ${outcome.verdict}`,
     '',
     ...claimsSection(experiment.name, results.runs),
+    '',
+    ...disagreementsSection(experiment.name, results.runs),
     '',
     '## Our results',
     '',
