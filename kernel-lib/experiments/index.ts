@@ -57,4 +57,4 @@ export { experimentCharts, type NamedChart } from './experiment-charts';
 export { pairedVerdict, type PairedComparison, type Verdict } from './paired-verdict';
 export { REFERENCES, SOURCES_CHECKED, referencesFor, validateReferences, type ReferenceNumber } from './references';
 export { markdownTable, writeReport, type ReportOptions } from './report';
-export { committedOutcome, experimentParameters, showCharts, showOutcome, showTable, showVerdict, type ExperimentParameters } from './notebook';
+export { committedOutcome, experimentParameters, showCharts, showClaims, showOutcome, showTable, showVerdict, type ExperimentParameters } from './notebook';

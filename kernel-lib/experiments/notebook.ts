@@ -1,11 +1,15 @@
 /**
  * What the experiment notebooks call: their parameters (environment variables, so `npm run reproduce` can inject
- * them into a headless run), and the display of an outcome (table as HTML, charts as vega-lite + SVG, verdict).
+ * them into a headless run), and the display of an outcome (table as HTML, charts as vega-lite + SVG, verdict, the
+ * survey's claims judged on the runs and what the runs show where they disagree).
  * Notebooks import this as './kernel-lib/experiments/index': tslab's module loader resolves files, not folders.
  */
 import { displayBundle, displayHtml } from '../viz/display';
 import { showChart } from '../viz/charts';
 import { experimentCharts } from './experiment-charts';
+import { claimsSection } from './claims';
+import { disagreementsSection } from './disagreements';
+import { recencySection } from './recency';
 import { checkDatasetName, getProfile, PROFILES, type DatasetName, type ProfileName } from './profiles';
 import { readOutcome, type ExperimentOutcome } from './runner';
 import { resultsStore } from './results';
@@ -80,6 +84,19 @@ export async function showCharts(outcome: ExperimentOutcome): Promise<void> {
 /** Shows the verdict on the experiment's claim as one markdown sentence. */
 export function showVerdict(outcome: ExperimentOutcome): void {
   displayBundle({ 'text/markdown': `**Verdict.** ${outcome.verdict}`, 'text/plain': outcome.verdict });
+}
+
+/**
+ * Shows, as markdown, what REPORT.md says of the survey's claims: each judged on the runs (holds / fails /
+ * undecided, paired by seed), where the runs disagree what their accuracy matrices show, and the recency table.
+ */
+export function showClaims(outcome: ExperimentOutcome): void {
+  const { experiment, results } = outcome;
+  const text = [...claimsSection(experiment.name, results.runs), '', ...disagreementsSection(experiment.name, results.runs), '', ...recencySection(experiment, results.runs)]
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim();
+  displayBundle({ 'text/markdown': text, 'text/plain': text });
 }
 
 /** Table, charts and verdict in one call. */
