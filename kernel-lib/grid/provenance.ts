@@ -4,6 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { repoRoot } from '../paths';
 
+/** Where the committed results of every profile live (experiments/results.ts resultsStore). */
+const RESULTS_ROOT = path.join('reproductions', 'results');
+
 function git(args: string[]): string | null {
   try {
     return execFileSync('git', args, { cwd: repoRoot(), encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
@@ -17,13 +20,15 @@ export function gitCommit(): string | null {
 }
 
 /**
- * Whether the working tree differs from HEAD, leaving out the results store (its own result files are written while
- * the grid runs, and are committed as they land). null when git cannot tell.
+ * Whether the code differs from HEAD: the working tree, leaving out the results store and the committed results
+ * (reproductions/results/): result files of this and the other grids are written while grids run and committed as
+ * they land, and are not code. null when git cannot tell.
  */
 export function treeDirty(storeDir: string): boolean | null {
-  const relative = path.relative(repoRoot(), storeDir);
-  const inside = relative && !relative.startsWith('..') && !path.isAbsolute(relative);
-  const status = git(['status', '--porcelain', '--', '.', ...(inside ? [`:(exclude)${relative}`] : [])]);
+  const excluded = [path.relative(repoRoot(), storeDir), RESULTS_ROOT]
+    .filter((p) => p && !p.startsWith('..') && !path.isAbsolute(p))
+    .map((p) => `:(exclude)${p}`);
+  const status = git(['status', '--porcelain', '--', '.', ...excluded]);
   return status === null ? null : status.length > 0;
 }
 
