@@ -18,10 +18,12 @@ import {
   mergeGrid,
   readGrid,
   runPool,
+  rowStatus,
   runRow,
   sameRunBeside,
   type GridFile,
 } from '../kernel-lib/grid/index';
+import { runFiles } from '../kernel-lib/experiments/run-one';
 import { RunLock } from '../kernel-lib/train/index';
 import { LOCK_FILE } from '../kernel-lib/train/run-lock';
 import { ROOT, grid } from './helpers/grid-cli';
@@ -123,6 +125,19 @@ describe('local pool', () => {
     expect(log).toMatch(/1 not started \(drained: 2\)/);
     await expect(runPool(planned, { jobs: 3, threads: 1, cores: 2, workerArgs })).rejects.toThrow(/--jobs 3 x --threads 1 = 3 exceeds this machine's 2 cores/);
     await expect(runPool(planned, { jobs: 1, threads: 2, workerArgs })).rejects.toThrow(/planned for 1 thread/);
+  });
+
+  it("counts a pending row's checkpointed tasks from its latest checkpoint (the only one kept)", () => {
+    const row = planned.rows[3];
+    const dir = runFiles(store, row.name).checkpoints;
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'task-004.kdcl'), '');
+    try {
+      expect(rowStatus(planned, row, store)).toMatchObject({ state: 'pending', tasksDone: 5 });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    expect(rowStatus(planned, row, store)).toMatchObject({ state: 'pending', tasksDone: 0 });
   });
 
   it('records provenance with each row result', () => {

@@ -69,7 +69,8 @@ export function rowStatus(grid: GridFile, row: GridRow, store?: string): RowStat
   if (stored.kind === 'other-spec') {
     return { state: 'other-spec', detail: `${shownPath(files.result)} is row ${stored.result.row?.id ?? '(no row id)'}'s result, this row is ${row.id}` };
   }
-  const tasksDone = listCheckpoints(files.checkpoints).length;
+  // Only the latest task's checkpoint is kept: task-<t>.kdcl means tasks 0..t are done.
+  const tasksDone = (listCheckpoints(files.checkpoints).at(-1)?.task ?? -1) + 1;
   const owner = liveLock(files.checkpoints);
   if (owner) return { state: 'running', host: owner.host, pid: owner.pid, heartbeatAt: owner.heartbeatAt, tasksDone };
   if (stored.kind === 'result') return { state: 'failed', error: stored.result.error ?? 'failed', result: stored.result };
