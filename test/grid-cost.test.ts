@@ -26,7 +26,7 @@ describe('grid cost', () => {
     expect(cost.unestimated).toEqual(['lwf_b50-10_s1']);
     expect(describeCost(cost)).toBe('cost: finished rows: 2, 2.50 CPU-hours measured (2.78 h of row wall time); 1 recorded from another ' +
       "experiment's identical runs, at no cost here; 2 more: about 2.5 CPU-hours, scaled from finished rows of the same run or method and scenario " +
-      '(1 of them, about 1.3 CPU-hours, are runs main-comparison plans too: they run once, for both); ' +
+      '(of which 1, about 1.3 CPU-hours, main-comparison plans too: each runs once, for both); ' +
       '1 with nothing finished to scale from (lwf_b50-10_s1)');
   });
 });

@@ -68,7 +68,7 @@ export function describeCost(cost: GridCost): string {
   const parts = [`finished rows: ${finished.rows}, ${finished.cpuHours.toFixed(2)} CPU-hours measured (${finished.wallHours.toFixed(2)} h of row wall time)`];
   if (shared) parts.push(`${shared} recorded from another experiment's identical runs, at no cost here`);
   if (estimated.rows) {
-    const twins = plannedBeside.map((b) => ` (${b.rows} of them, about ${b.cpuHours.toFixed(1)} CPU-hours, are runs ${b.experiment} plans too: they run once, for both)`).join('');
+    const twins = plannedBeside.map((b) => ` (of which ${b.rows}, about ${b.cpuHours.toFixed(1)} CPU-hours, ${b.experiment} plans too: each runs once, for both)`).join('');
     parts.push(`${estimated.rows} more: about ${estimated.cpuHours.toFixed(1)} CPU-hours, scaled from finished rows of the same run or method and scenario${twins}`);
   }
   if (unestimated.length) parts.push(`${unestimated.length} with nothing finished to scale from (${unestimated.slice(0, 6).join(', ')}${unestimated.length > 6 ? ', ...' : ''})`);
