@@ -30,7 +30,7 @@ import { runSettings } from '../kernel-lib/experiments/settings';
 import { backboneFor, getProfile } from '../kernel-lib/experiments/profiles';
 import { ROOT } from './notebook-exec';
 import { resultsStore, type RunResult } from '../kernel-lib/experiments/results';
-import { gridStatus } from '../kernel-lib/grid/index';
+import { gridStatus, rowCpuSeconds } from '../kernel-lib/grid/index';
 import { mean } from '../kernel-lib/metrics/checks';
 import { exemplarsPerClass } from '../kernel-lib/memory/exemplar-memory';
 
@@ -87,9 +87,10 @@ export function measuredOverheads(): { byRun: Map<string, number>; byMethod: Map
     for (const { row, status } of gridStatus(grid)) {
       if (status.state !== 'done') continue;
       const result: RunResult = status.result;
-      if (!result.cpuSeconds || result.provenance?.sameRunAs) continue;
+      const cpu = rowCpuSeconds(result);
+      if (!cpu || result.provenance?.sameRunAs) continue; // a resumed row whose earlier CPU is unknown does not scale
       const entry = perStep.get(row.spec.run.id) ?? { method: row.spec.run.method, values: [] };
-      entry.values.push(result.cpuSeconds / rowImageSteps(row, perClass));
+      entry.values.push(cpu / rowImageSteps(row, perClass));
       perStep.set(row.spec.run.id, entry);
       rows++;
     }

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rowCpuSeconds } from '../kernel-lib/grid/cost';
 import { tf } from '../kernel-lib/tf';
 import { initBackend } from '../kernel-lib/backend/index';
 import type { ImageDataset } from '../kernel-lib/data/types';
@@ -294,6 +295,10 @@ describe('runner', () => {
     expect(resumed.resumedTasks).toBe(3);
     expect(fresh.resumedTasks).toBe(0);
     expect(resumed.accuracies).toHaveLength(10);
+    // Each task's CPU seconds survive the resume (checkpointed), so the row's whole cost is known.
+    expect(resumed.taskCpuSeconds).toHaveLength(10);
+    expect(resumed.taskCpuSeconds!.every((x) => typeof x === 'number' && x > 0)).toBe(true);
+    expect(rowCpuSeconds(resumed)).toBeCloseTo(resumed.cpuSeconds + resumed.taskCpuSeconds!.slice(0, 3).reduce((a, x) => a! + x!, 0)!, 6);
     expect(events.filter((e) => e === 'run-end')).toHaveLength(2);
     expect(events.filter((e) => e === 'task-end')).toHaveLength(7 + 10);
 

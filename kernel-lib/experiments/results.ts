@@ -45,6 +45,8 @@ export interface RunResult {
   seconds: number;
   cpuSeconds: number;
   trainSeconds: number;
+  /** CPU seconds of each task, kept in its checkpoint (null for a task checkpointed before they were recorded). */
+  taskCpuSeconds?: (number | null)[];
   resumedTasks: number;
   /** Set by the grid runner: the row this result belongs to, and where and how it was computed. */
   row?: { id: string; index: number; resultsVersion: number; spec: Record<string, unknown> };

@@ -67,6 +67,7 @@ export function summarise(spec: RunSpec, seed: number, experiment: string, metri
     scenarioShape: { numClasses: 0, initial: 0, increment: 0, tasks: metrics.totalTasks },
     trainSeconds: metrics.tasks.reduce((s, t) => s + t.seconds, 0),
     taskSeconds: metrics.tasks.map((t) => t.seconds),
+    taskCpuSeconds: metrics.tasks.map((t) => t.cpuSeconds ?? null),
     ...extra,
   };
 }

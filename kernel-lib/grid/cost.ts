@@ -1,13 +1,15 @@
 /**
- * What a grid costs in CPU time: measured on its finished rows (each result's process CPU seconds; a row on T
- * threads counts T cores' work), and for the rest scaled from finished rows of the same run (another seed), or else
+ * What a grid costs in CPU time: measured on its finished rows (each result's process CPU seconds, plus those its
+ * checkpoint kept for the tasks done before a resume; a row on T threads counts T cores' work), and for the rest scaled from finished rows of the same run (another seed), or else
  * of the same method in the same scenario. A row with neither is left unestimated, and named.
  */
 import type { RowStatus } from './store';
 import { mean } from '../metrics/checks';
+import type { RunResult } from '../experiments/results';
 
 export interface GridCost {
-  finished: { rows: number; cpuHours: number; wallHours: number };
+  /** partial: rows resumed from checkpoints written before tasks recorded their CPU seconds (only their last session counted). */
+  finished: { rows: number; cpuHours: number; wallHours: number; partial: string[] };
   /** Finished rows recorded from another experiment's identical run (provenance.sameRunAs): no cost here. */
   shared: number;
   /** Rows not finished whose cost is the mean of finished rows like them. */
@@ -18,17 +20,30 @@ export interface GridCost {
   unestimated: string[];
 }
 
+/**
+ * A finished row's CPU seconds over all its sessions: this session's, plus the CPU seconds its checkpoint kept for
+ * the tasks done before a resume. null where a resumed task's were not recorded (checkpoints of older code).
+ */
+export function rowCpuSeconds(result: Pick<RunResult, 'cpuSeconds' | 'resumedTasks' | 'taskCpuSeconds'>): number | null {
+  const earlier = (result.taskCpuSeconds ?? []).slice(0, result.resumedTasks ?? 0);
+  if (earlier.length < (result.resumedTasks ?? 0) || earlier.some((x) => typeof x !== 'number')) return null;
+  return result.cpuSeconds + earlier.reduce((a: number, x) => a + (x as number), 0);
+}
+
 /** `plannedBeside`: row name -> the other experiment that plans the same run (store.ts runsPlannedBeside). */
 export function gridCost(rows: readonly RowStatus[], plannedBeside: ReadonlyMap<string, string> = new Map()): GridCost {
-  const done = rows.flatMap(({ row, status }) => (status.state === 'done' && status.result.cpuSeconds ? [{ row, result: status.result }] : []));
+  const done = rows.flatMap(({ row, status }) =>
+    status.state === 'done' && status.result.cpuSeconds ? [{ row, result: status.result, cpu: rowCpuSeconds(status.result) }] : []);
   const own = done.filter((d) => !d.result.provenance?.sameRunAs);
   const byRun = new Map<string, number[]>();
   const byMethod = new Map<string, number[]>();
-  for (const { row, result } of done) {
+  // Rows whose earlier sessions' CPU is unknown are measured (partly) but do not scale the estimates.
+  for (const { row, cpu } of done) {
+    if (cpu === null) continue;
     const run = row.spec.run;
-    byRun.set(run.id, [...(byRun.get(run.id) ?? []), result.cpuSeconds!]);
+    byRun.set(run.id, [...(byRun.get(run.id) ?? []), cpu]);
     const key = `${run.method} ${run.scenario}`;
-    byMethod.set(key, [...(byMethod.get(key) ?? []), result.cpuSeconds!]);
+    byMethod.set(key, [...(byMethod.get(key) ?? []), cpu]);
   }
   let estimatedSeconds = 0;
   let estimatedRows = 0;
@@ -52,8 +67,9 @@ export function gridCost(rows: readonly RowStatus[], plannedBeside: ReadonlyMap<
   return {
     finished: {
       rows: own.length,
-      cpuHours: own.reduce((a, d) => a + d.result.cpuSeconds!, 0) / 3600,
+      cpuHours: own.reduce((a, d) => a + (d.cpu ?? d.result.cpuSeconds), 0) / 3600,
       wallHours: own.reduce((a, d) => a + d.result.seconds, 0) / 3600,
+      partial: own.filter((d) => d.cpu === null).map((d) => d.row.name),
     },
     shared: done.length - own.length,
     estimated: { rows: estimatedRows, cpuHours: estimatedSeconds / 3600 },
@@ -65,7 +81,10 @@ export function gridCost(rows: readonly RowStatus[], plannedBeside: ReadonlyMap<
 /** One paragraph for `grid status`. */
 export function describeCost(cost: GridCost): string {
   const { finished, shared, estimated, plannedBeside, unestimated } = cost;
-  const parts = [`finished rows: ${finished.rows}, ${finished.cpuHours.toFixed(2)} CPU-hours measured (${finished.wallHours.toFixed(2)} h of row wall time)`];
+  const partial = finished.partial.length
+    ? `; ${finished.partial.length} of them resumed before tasks kept their CPU time, only their last session counted (${finished.partial.join(', ')})`
+    : '';
+  const parts = [`finished rows: ${finished.rows}, ${finished.cpuHours.toFixed(2)} CPU-hours measured (${finished.wallHours.toFixed(2)} h of row wall time${partial})`];
   if (shared) parts.push(`${shared} recorded from another experiment's identical runs, at no cost here`);
   if (estimated.rows) {
     const twins = plannedBeside.map((b) => ` (of which ${b.rows}, about ${b.cpuHours.toFixed(1)} CPU-hours, ${b.experiment} plans too: each runs once, for both)`).join('');

@@ -9,4 +9,4 @@ export { gridStatus, mergeGrid, rowLogFile, rowOutputFile, rowStatus, runsPlanne
 export { formatDuration, runPool, type PoolOptions, type PoolSummary } from './pool';
 export { kubernetesJob, kubernetesYaml, slurmScript, type KubernetesOptions, type SlurmOptions } from './cluster';
 export { gitCommit, treeDirty } from './provenance';
-export { describeCost, gridCost, type GridCost } from './cost';
+export { describeCost, gridCost, rowCpuSeconds, type GridCost } from './cost';

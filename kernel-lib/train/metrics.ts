@@ -35,6 +35,8 @@ export interface TaskMetrics {
   replayImages: number;
   memorySize: number;
   seconds: number;
+  /** CPU seconds of the process during the task (absent in checkpoints written before it was recorded). */
+  cpuSeconds?: number;
 }
 
 /** The run so far: per-task metrics plus kernel-lib/metrics' summary (AIA, last, forgetting, BWT, matrix). */

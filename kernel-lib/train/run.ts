@@ -131,6 +131,7 @@ class CilRun implements Run {
 
   private async train(task: TaskSpec): Promise<TaskMetrics> {
     const started = Date.now();
+    const cpuStarted = process.cpuUsage();
     const t = task.index;
     const tasks = this.data.scenario.tasks.length;
     if (t > 0) {
@@ -222,6 +223,7 @@ class CilRun implements Run {
       replayImages: data.replayIndices.length,
       memorySize: this.memory.size,
       seconds: (Date.now() - started) / 1000,
+      cpuSeconds: cpuSecondsSince(cpuStarted),
     };
     this.taskMetrics.push(metrics);
     this.completed = t + 1;
@@ -346,4 +348,10 @@ export async function createRunFromPlan(plan: RunPlan): Promise<Run> {
     }
   }
   return run;
+}
+
+/** CPU seconds (user + system, all threads) the process used since `start`. */
+function cpuSecondsSince(start: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) / 1e6;
 }
