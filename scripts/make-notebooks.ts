@@ -154,6 +154,20 @@ import { showVerdict, writeReport } from './kernel-lib/experiments/index';
 if (retrain) await writeReport(outcome, { executedBy: \`notebook \${experiment.notebook}\` });
 showVerdict(outcome);
 `),
+      md(`
+## The survey's claims, and why the runs disagree
+
+Every claim of the survey for this experiment, judged on the runs by one rule: a comparison **holds** if it goes
+the survey's way in every seed (paired by seed), **fails** if it goes the other way in every seed, and is
+**undecided** otherwise. Where a comparison of two runs fails, their accuracy matrices say what differs: the first
+task (budget), each new task while it is the newest (plasticity), and the newest task against the older ones after
+the last task (recency or old-class bias).
+`),
+      code(`
+import { showClaims } from './kernel-lib/experiments/index';
+
+showClaims(outcome);
+`),
     ],
   };
 }

@@ -66,6 +66,8 @@ describe('headless execution on the tslab kernel', () => {
       expect(data.some((d) => 'application/vnd.vegalite.v5+json' in d)).toBe(true);
       const verdict = data.map((d) => [d['text/markdown'] ?? ''].flat().join('')).find((m) => m.startsWith('**Verdict.**'));
       expect(verdict).toMatch(/claim/);
+      const claims = data.map((d) => [d['text/markdown'] ?? ''].flat().join('')).find((m) => m.startsWith("### The survey's claims"));
+      expect(claims, 'no claims table in the outputs').toMatch(/\| Among logit losses, L2 > KL > CE\. \| \*\*(holds|fails|undecided)\*\*/);
 
       const results = JSON.parse(fs.readFileSync(path.join(outDir, 'results.json'), 'utf8'));
       expect(results.profile).toBe('ci');

@@ -95,6 +95,7 @@ export function showClaims(outcome: ExperimentOutcome): void {
   const text = [...claimsSection(experiment.name, results.runs), '', ...disagreementsSection(experiment.name, results.runs), '', ...recencySection(experiment, results.runs)]
     .join('\n')
     .replace(/\n{3,}/g, '\n\n')
+    .replace(/^## /gm, '### ') // under the notebook's own section heading
     .trim();
   displayBundle({ 'text/markdown': text, 'text/plain': text });
 }
