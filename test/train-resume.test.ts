@@ -78,7 +78,7 @@ for (const [name, v] of [...run.state.net.namedVariables()].sort(([a], [b]) => a
   weights.update(new Uint8Array(v.dataSync().buffer));
 }
 const result = {
-  tasks: metrics.tasks.map(({ seconds, stages, ...rest }) => ({ ...rest, stages: stages.map(({ seconds, ...s }) => s) })),
+  tasks: metrics.tasks.map(({ seconds, cpuSeconds, stages, ...rest }) => ({ ...rest, stages: stages.map(({ seconds, ...s }) => s) })),
   aia: metrics.aia, last: metrics.last, forgetting: metrics.forgetting,
   memory: run.state.memory.toJSON(), methodState: Object.keys(run.state.methodState).sort(),
   weights: weights.digest('hex'),

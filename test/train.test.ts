@@ -71,9 +71,9 @@ function baseOptions(overrides: Partial<RunOptions> = {}): RunOptions {
   };
 }
 
-/** Metrics without wall-clock fields, for exact comparisons. */
+/** Metrics without timing fields (wall and CPU seconds), for exact comparisons. */
 function comparable(tasks: TaskMetrics[]): unknown {
-  return JSON.parse(JSON.stringify(tasks, (key, value) => (key === 'seconds' ? undefined : value)));
+  return JSON.parse(JSON.stringify(tasks, (key, value) => (key === 'seconds' || key === 'cpuSeconds' ? undefined : value)));
 }
 
 const tmpDirs: string[] = [];
