@@ -10,13 +10,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { comparable } from './helpers/comparable-metrics';
 import { tf } from '../kernel-lib/tf';
 import { initBackend } from '../kernel-lib/backend/index';
 import type { ImageDataset } from '../kernel-lib/data/types';
 import { classColouredDataset } from './data-helpers';
 import type { Batch, Method, StepContext, TaskContext, TrainerServices } from '../kernel-lib/methods/types';
 import { createMethod, methodNames } from '../kernel-lib/methods/registry';
-import { createRun, type Run, type RunOptions, type TaskMetrics } from '../kernel-lib/train/index';
+import { createRun, type Run, type RunOptions } from '../kernel-lib/train/index';
 import { createRandom } from '../kernel-lib/train/rng';
 import { learningRateAt, validateScheduleSpec, type ScheduleSpec } from '../kernel-lib/train/optim';
 import { crossEntropy } from '../kernel-lib/losses/index';
@@ -74,11 +75,6 @@ async function trainedRun(method: Method, onTask?: (run: Run, task: number) => v
     onTask?.(run, t);
   }
   return { run, before, perStep, afterTask, terms };
-}
-
-/** Metrics without timing fields (wall and CPU seconds), for exact comparisons. */
-function comparable(tasks: TaskMetrics[]): unknown {
-  return JSON.parse(JSON.stringify(tasks, (key, value) => (key === 'seconds' || key === 'cpuSeconds' ? undefined : value)));
 }
 
 function expectFlatTensorCounts(perStep: number[][], afterTask: number[]): void {

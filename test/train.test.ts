@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { comparable } from './helpers/comparable-metrics';
 import { tf } from '../kernel-lib/tf';
 import { initBackend, loadDataset, type ImageDataset, type ImageSplit } from '../kernel-lib/index';
 import type { LossTerms, Method, StepContext } from '../kernel-lib/methods/types';
@@ -22,7 +23,6 @@ import {
   type OptimizerSpec,
   type ProgressEvent,
   type RunOptions,
-  type TaskMetrics,
 } from '../kernel-lib/train/index';
 import { decodeCheckpoint, encodeCheckpoint } from '../kernel-lib/train/checkpoint';
 
@@ -69,11 +69,6 @@ function baseOptions(overrides: Partial<RunOptions> = {}): RunOptions {
     quiet: true,
     ...overrides,
   };
-}
-
-/** Metrics without timing fields (wall and CPU seconds), for exact comparisons. */
-function comparable(tasks: TaskMetrics[]): unknown {
-  return JSON.parse(JSON.stringify(tasks, (key, value) => (key === 'seconds' || key === 'cpuSeconds' ? undefined : value)));
 }
 
 const tmpDirs: string[] = [];
